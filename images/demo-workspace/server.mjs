@@ -1,0 +1,87 @@
+// The demo workspace: a tiny stand-in for code-server, used by `npm run demo`
+// (process runtime), by the test image and by the benchmark. It answers HTTP,
+// echoes WebSocket messages, and reports what it received so tests can see
+// what the gateway forwarded. Only Node built-ins and `ws`.
+import { createServer } from 'node:http';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WebSocketServer } from 'ws';
+
+const port = Number(process.env.PORT ?? 8080);
+const host = process.env.HOST ?? '0.0.0.0';
+const user = process.env.WORKSPACE_USER ?? 'unknown';
+const dir = process.env.WORKSPACE_DIR ?? join(process.env.HOME ?? '/home/coder', 'project');
+const kib = Buffer.alloc(1024, 'x');
+const mib = Buffer.alloc(1024 * 1024, 'y');
+
+const safeName = (name) => (/^[A-Za-z0-9_.-]{1,100}$/.test(name ?? '') && !name.startsWith('.') ? name : null);
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const server = createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://workspace');
+  switch (url.pathname) {
+    case '/__echo': {
+      const body = await readBody(req);
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ user, method: req.method, url: req.url, headers: req.headers, bodyLength: body.length }));
+      return;
+    }
+    case '/__bytes': {
+      res.setHeader('content-type', 'application/octet-stream');
+      res.end(url.searchParams.get('size') === '1m' ? mib : kib);
+      return;
+    }
+    case '/__slow':
+      setTimeout(() => res.end('slow'), Number(url.searchParams.get('ms') ?? 1000));
+      return;
+    case '/__reset':
+      // Headers and half a body, then a reset: the gateway must not crash.
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write('partial');
+      setTimeout(() => req.socket.destroy(), 20);
+      return;
+    case '/__file': {
+      const name = safeName(url.searchParams.get('name'));
+      if (!name) return void res.writeHead(400).end('bad name');
+      const path = join(dir, name);
+      try {
+        if (req.method === 'PUT' || req.method === 'POST') {
+          mkdirSync(dir, { recursive: true });
+          writeFileSync(path, await readBody(req));
+          return void res.writeHead(201).end('written');
+        }
+        return void res.end(readFileSync(path));
+      } catch (err) {
+        return void res.writeHead(err.code === 'ENOENT' ? 404 : 500).end(String(err.code ?? err));
+      }
+    }
+    default:
+      res.setHeader('content-type', 'text/html; charset=utf-8');
+      res.end(`<!doctype html><html><head><title>Workspace of ${user}</title></head><body><h1 id="workspace">Workspace of ${user}</h1><p>Demo workspace: path ${req.url.replace(/[<&>"]/g, '')}</p></body></html>`);
+  }
+});
+
+// WebSocket: echo every message back. `?talk=ms` makes the workspace send a
+// message of its own every ms (the server talking while the client is idle).
+const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+server.on('upgrade', (req, socket, head) => {
+  wss.handleUpgrade(req, socket, head, (ws) => {
+    const talk = Number(new URL(req.url, 'http://workspace').searchParams.get('talk') ?? 0);
+    const timer = talk > 0 ? setInterval(() => ws.send('tick'), talk) : undefined;
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+    ws.on('close', () => clearInterval(timer));
+    ws.on('error', () => clearInterval(timer));
+  });
+});
+
+server.keepAliveTimeout = 65_000;
+server.listen(port, host, () => console.log(`demo workspace of ${user} listening on ${host}:${port}`));
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));

@@ -1,0 +1,176 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { envName, settings, type Setting, type SettingKey } from './settings.js';
+
+type Settings = typeof settings;
+type Value<K extends SettingKey> = z.output<Settings[K]['schema']>;
+
+/** Validated settings, keyed like the YAML file. Settings without a default may be undefined. */
+export type Config = {
+  [K in SettingKey]: Settings[K] extends { default: string } ? Value<K> : Value<K> | undefined;
+} & {
+  /** The resolved verification key material (secret read from its file, PEM read from its path). */
+  jwt_key: JwtKey;
+};
+
+export type JwtKey =
+  | { kind: 'secret'; secret: Uint8Array }
+  | { kind: 'public_key'; pem: string }
+  | { kind: 'jwks'; url: string };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super('Invalid configuration:\n' + problems.map((p) => '  - ' + p).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigSources {
+  env?: NodeJS.ProcessEnv;
+  /** Parsed YAML document (an object of setting keys). */
+  file?: unknown;
+  /** Shown in messages about the file. */
+  fileName?: string;
+}
+
+const entries = Object.entries(settings) as [SettingKey, Setting][];
+
+/** Reads and validates a YAML config file; problems name the file. */
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`config file ${path}: cannot read it (${(err as Error).message})`]);
+  }
+  try {
+    return parseYaml(text) ?? {};
+  } catch (err) {
+    throw new ConfigError([`config file ${path}: not valid YAML (${(err as Error).message.split('\n')[0]})`]);
+  }
+}
+
+/**
+ * Environment variables win over the file, the file over defaults. Every
+ * problem is collected so an operator fixes them all in one go.
+ */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? {};
+  const fileName = sources.fileName ?? 'config file';
+  const problems: string[] = [];
+  const file = sources.file ?? {};
+  if (typeof file !== 'object' || file === null || Array.isArray(file)) {
+    throw new ConfigError([`${fileName}: expected a mapping of settings at the top level`]);
+  }
+  const fileValues = file as Record<string, unknown>;
+  for (const key of Object.keys(fileValues)) {
+    if (!(key in settings)) problems.push(`${fileName}: unknown key "${key}" (see --help for the list)`);
+  }
+
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of entries) {
+    const fromEnv = env[envName(key)];
+    const raw = fromEnv !== undefined ? fromEnv : fileValues[key];
+    const where = fromEnv !== undefined ? envName(key) : `${key} (${fileName})`;
+    if (raw === undefined || raw === null || raw === '') {
+      if (setting.default === undefined) continue;
+      out[key] = setting.schema.parse(setting.default);
+      continue;
+    }
+    const result = setting.schema.safeParse(typeof raw === 'number' || typeof raw === 'boolean' || Array.isArray(raw) ? raw : String(raw));
+    if (result.success) out[key] = result.data;
+    else problems.push(`${where}: ${result.error.issues.map((i) => i.message).join('; ')}`);
+  }
+
+  const jwtKey = problems.length === 0 ? resolveJwtKey(out, problems) : undefined;
+  if (problems.length > 0 || !jwtKey) throw new ConfigError(problems);
+  return { ...(out as Omit<Config, 'jwt_key'>), jwt_key: jwtKey } as Config;
+}
+
+const isHmac = (alg: string) => alg.startsWith('HS');
+
+function resolveJwtKey(values: Record<string, unknown>, problems: string[]): JwtKey | undefined {
+  const algorithms = values.jwt_algorithms as string[];
+  const secret = values.jwt_secret as string | undefined;
+  const secretFile = values.jwt_secret_file as string | undefined;
+  const publicKey = values.jwt_public_key as string | undefined;
+  const jwksUrl = values.jwks_url as string | undefined;
+  const given = [secret ?? secretFile, publicKey, jwksUrl].filter((v) => v !== undefined).length;
+  const keyNames = `${envName('jwt_secret')}, ${envName('jwt_secret_file')}, ${envName('jwt_public_key')} or ${envName('jwks_url')}`;
+
+  if (secret !== undefined && secretFile !== undefined) {
+    problems.push(`${envName('jwt_secret')} and ${envName('jwt_secret_file')}: set one, not both`);
+    return undefined;
+  }
+  if (given === 0) {
+    problems.push(`no token key: set ${keyNames}`);
+    return undefined;
+  }
+  if (given > 1) {
+    problems.push(`several token keys given: set exactly one of ${keyNames}`);
+    return undefined;
+  }
+  // Mixing HMAC and asymmetric algorithms for one key is how algorithm confusion starts.
+  const hmac = algorithms.filter(isHmac);
+  if (hmac.length > 0 && hmac.length < algorithms.length) {
+    problems.push(`${envName('jwt_algorithms')}: HMAC (HS*) and asymmetric algorithms cannot be mixed; got ${algorithms.join(',')}`);
+    return undefined;
+  }
+  if (secret !== undefined || secretFile !== undefined) {
+    if (hmac.length === 0) {
+      problems.push(`${envName('jwt_algorithms')}: a shared secret needs HS256, HS384 or HS512; got ${algorithms.join(',')}`);
+      return undefined;
+    }
+    let value = secret;
+    if (secretFile !== undefined) {
+      try {
+        value = readFileSync(secretFile, 'utf8').replace(/\r?\n$/, '');
+      } catch (err) {
+        problems.push(`${envName('jwt_secret_file')}: cannot read ${secretFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        return undefined;
+      }
+    }
+    if (!value || value.length < 16) {
+      problems.push(`${secretFile !== undefined ? envName('jwt_secret_file') : envName('jwt_secret')}: the secret must be at least 16 characters`);
+      return undefined;
+    }
+    return { kind: 'secret', secret: new TextEncoder().encode(value) };
+  }
+  if (hmac.length > 0) {
+    problems.push(`${envName('jwt_algorithms')}: a public key or JWKS needs asymmetric algorithms (RS256, ES256, EdDSA, …); got ${algorithms.join(',')}`);
+    return undefined;
+  }
+  if (jwksUrl !== undefined) return { kind: 'jwks', url: jwksUrl };
+  let pem = publicKey!;
+  if (!pem.includes('-----BEGIN')) {
+    try {
+      pem = readFileSync(pem, 'utf8');
+    } catch {
+      problems.push(`${envName('jwt_public_key')}: expected a PEM public key or the path of a PEM file`);
+      return undefined;
+    }
+  }
+  return { kind: 'public_key', pem };
+}
+
+/** `--help` text, generated from the settings table. */
+export function helpText(): string {
+  const lines = [
+    'workspace-gateway — one authenticated URL per student workspace',
+    '',
+    'Usage: workspace-gateway [--config FILE] [--help]',
+    '',
+    'Settings come from GATEWAY_* environment variables, or from a YAML file given with',
+    '--config (keys as below, lower case). The environment wins over the file.',
+    'Durations: 45s, 30m, 24h, 7d or plain seconds. Sizes: 512m, 2g.',
+    '',
+  ];
+  for (const [key, setting] of entries) {
+    const def = setting.default === undefined ? '(unset)' : setting.default === '' ? '(empty)' : setting.default;
+    lines.push(`  ${envName(key).padEnd(34)} ${key.padEnd(24)} default: ${def}`);
+    lines.push(`      ${setting.help}`);
+  }
+  lines.push('', `  ${envName('jwt_secret_file')} reads the secret from a file; set one key source only.`);
+  return lines.join('\n');
+}
