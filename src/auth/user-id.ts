@@ -1,0 +1,4 @@
+/** The only form a user id may take anywhere: in a URL, a token, a container name. */
+export const USER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+export const isUserId = (value: string): boolean => USER_ID.test(value);
