@@ -39,6 +39,8 @@ export type ProgressListener = (event: SpawnProgress) => void;
 /** Something the engine did by itself (crash, stop from outside, removal). */
 export interface RuntimeEvent {
   user: string;
+  /** Engine id of the instance the event is about, so news of a replaced container is ignored. */
+  id?: string;
   kind: 'died' | 'stopped' | 'removed';
   reason?: string;
 }

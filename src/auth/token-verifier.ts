@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import { createRemoteJWKSet, errors, importSPKI, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
+import type { Config, JwtKey } from '../config/load.js';
+import { UnauthorizedError } from '../errors.js';
+import type { Identity } from './identity.js';
+import { isUserId } from './user-id.js';
+
+export interface TokenVerifierOptions {
+  key: JwtKey;
+  algorithms: string[];
+  userClaim: string;
+  adminClaim: string;
+  issuer?: string;
+  audience?: string;
+  clockToleranceMs: number;
+  cacheSize?: number;
+  now?: () => number;
+}
+
+export interface TokenVerifier {
+  /** Resolves the identity or throws UnauthorizedError (`token_expired` / `token_invalid`); never anything else. */
+  verify(token: string): Promise<Identity>;
+}
+
+export function verifierOptionsFromConfig(config: Config): TokenVerifierOptions {
+  return {
+    key: config.jwt_key,
+    algorithms: [...config.jwt_algorithms],
+    userClaim: config.jwt_user_claim,
+    adminClaim: config.jwt_admin_claim,
+    issuer: config.jwt_issuer,
+    audience: config.jwt_audience,
+    clockToleranceMs: config.jwt_clock_tolerance,
+  };
+}
+
+const expired = () => new UnauthorizedError('Your session has expired; sign in again.', 'token_expired');
+const invalid = () => new UnauthorizedError('Your sign-in token is not valid; sign in again.', 'token_invalid');
+const keysUnavailable = () =>
+  new UnauthorizedError('Your sign-in could not be checked because the signing keys are unavailable; try again in a minute.', 'token_invalid');
+
+/** Marks a JWKS fetch problem, as opposed to a token the keys do not match. */
+class KeysUnavailable extends Error {}
+
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const now = options.now ?? Date.now;
+  const allowed = new Set(options.algorithms);
+  const key = keyResolver(options.key, allowed);
+  // Keyed by a digest so the cache neither holds bearer tokens nor grows with their length.
+  const cache = new LRUCache<string, Identity>({ max: options.cacheSize ?? 10_000 });
+
+  return {
+    async verify(token) {
+      const id = createHash('sha256').update(token).digest('base64url');
+      const hit = cache.get(id);
+      if (hit) {
+        if (now() < hit.expiresAt + options.clockToleranceMs) return hit;
+        cache.delete(id);
+        throw expired();
+      }
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, key, {
+          algorithms: options.algorithms,
+          requiredClaims: ['exp'],
+          issuer: options.issuer,
+          audience: options.audience,
+          clockTolerance: options.clockToleranceMs / 1000,
+          currentDate: new Date(now()),
+        }));
+      } catch (err) {
+        if (err instanceof errors.JWTExpired) throw expired();
+        if (err instanceof KeysUnavailable) throw keysUnavailable();
+        throw invalid();
+      }
+      const identity = toIdentity(payload, options);
+      cache.set(id, identity);
+      return identity;
+    },
+  };
+}
+
+function toIdentity(payload: JWTPayload, options: TokenVerifierOptions): Identity {
+  const claim = (name: string): unknown => (Object.hasOwn(payload, name) ? payload[name] : undefined);
+  const raw = claim(options.userClaim);
+  const user = typeof raw === 'string' ? raw : typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0 ? String(raw) : undefined;
+  if (user === undefined || !isUserId(user)) throw invalid();
+  // requiredClaims guarantees exp is present and jose that it is a number.
+  return { user, admin: claim(options.adminClaim) === true, expiresAt: (payload.exp ?? Infinity) * 1000 };
+}
+
+function keyResolver(key: JwtKey, allowed: Set<string>): Uint8Array | JWTVerifyGetKey {
+  switch (key.kind) {
+    case 'secret':
+      return key.secret;
+    case 'public_key': {
+      // One CryptoKey per algorithm: WebCrypto binds a key to the algorithm it was imported for.
+      const imported = new Map<string, Promise<CryptoKey>>();
+      return ({ alg }) => {
+        if (!allowed.has(alg)) throw new errors.JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
+        let pending = imported.get(alg);
+        if (!pending) imported.set(alg, (pending = importSPKI(key.pem, alg)));
+        return pending;
+      };
+    }
+    case 'jwks': {
+      const jwks = createRemoteJWKSet(new URL(key.url));
+      return async (header, token) => {
+        try {
+          return await jwks(header, token);
+        } catch (err) {
+          if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
+          throw new KeysUnavailable();
+        }
+      };
+    }
+  }
+}

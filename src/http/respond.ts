@@ -1,0 +1,60 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
+import { GatewayError } from '../errors.js';
+import { wantsJson } from './client-kind.js';
+import { errorPage, PAGE_HEADERS } from './pages.js';
+
+/** Any thrown value becomes a GatewayError; unknown ones never leak their text. */
+export function asGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  return new GatewayError('internal_error', 500, 'Something went wrong in the gateway; try again.');
+}
+
+const TITLES: Record<number, string> = {
+  400: 'This address is not valid',
+  401: 'Please sign in',
+  403: 'Not your workspace',
+  404: 'Not found',
+  502: 'The workspace did not answer',
+  503: 'Workspace not available',
+  504: 'The workspace is too slow',
+};
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** The one place errors become responses: JSON for API clients, a page for browsers. */
+export function sendError(req: IncomingMessage, res: ServerResponse, error: GatewayError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (wantsJson(req.headers)) {
+    sendJson(res, error.status, { error: error.code, message: error.message }, error.headers);
+    return;
+  }
+  const retry = error.status >= 500 ? req.url : undefined;
+  const html = errorPage(error.status, TITLES[error.status] ?? STATUS_CODES[error.status] ?? 'Error', error.message, error.code, retry);
+  res.writeHead(error.status, { ...PAGE_HEADERS, ...error.headers, 'content-length': Buffer.byteLength(html) });
+  res.end(html);
+}
+
+export function redirect(res: ServerResponse, status: 302 | 308, location: string): void {
+  res.writeHead(status, { location, 'cache-control': 'no-store', 'content-length': 0 });
+  res.end();
+}
+
+/** Refuses an upgrade with a plain HTTP answer and closes the socket; nothing reaches a workspace. */
+export function rejectUpgrade(socket: Duplex, error: GatewayError): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ error: error.code, message: error.message });
+  const headers = { ...error.headers, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' };
+  const head = `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\n` + Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
+  socket.end(`${head}\r\n\r\n${body}`);
+  // end() alone can leave a half-open socket behind a silent client.
+  setTimeout(() => socket.destroy(), 1000).unref();
+}

@@ -1,0 +1,31 @@
+import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Endpoint } from '../runtimes/runtime.js';
+
+/** One HTTP request to the editor; any answer at all means it is listening. */
+export function answersHttp(endpoint: Endpoint, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((done) => {
+    const target = 'socketPath' in endpoint ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port };
+    const req = request({ ...target, path: '/', method: 'GET', timeout: timeoutMs, agent: false }, (res) => {
+      res.resume();
+      done(true);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => done(false));
+    req.end();
+  });
+}
+
+/**
+ * Polls until the editor answers or the deadline passes. The interval grows a
+ * little so a hundred waiting spawns do not flood the engine's network.
+ */
+export async function waitUntilAnswering(endpoint: Endpoint, deadline: number, signal?: AbortSignal): Promise<boolean> {
+  let interval = 50;
+  while (Date.now() < deadline && !signal?.aborted) {
+    if (await answersHttp(endpoint, Math.min(1000, Math.max(1, deadline - Date.now())))) return true;
+    await sleep(interval);
+    interval = Math.min(interval * 1.5, 500);
+  }
+  return false;
+}
