@@ -47,8 +47,9 @@ export interface EnsureOptions {
  * requests arrive together, in arrival order under the concurrency limit, and
  * keep a picture of each workspace that the engine's own events keep true.
  *
- * Emits `down` (user, reason) when a workspace stops running, so open
- * WebSockets can be closed.
+ * Emits `stopping` (user, reason) before the gateway stops a workspace and
+ * `down` (user, reason) when one stopped running, so open WebSockets can be
+ * closed.
  */
 export class WorkspaceManager extends EventEmitter {
   private readonly workspaces = new Map<string, Workspace>();
@@ -109,6 +110,8 @@ export class WorkspaceManager extends EventEmitter {
   }
 
   async stop(user: string, reason: string): Promise<void> {
+    // Tabs hear why before the editor goes, instead of a bare connection loss.
+    this.emit('stopping', user, reason);
     await this.runtime.stop(user);
     const ws = this.record(user);
     this.markDown(ws, 'stopped', reason);

@@ -1,0 +1,113 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createTokenVerifier, verifierOptionsFromConfig } from './auth/token-verifier.js';
+import type { Config } from './config/load.js';
+import { Gateway } from './http/gateway.js';
+import { sendError } from './http/respond.js';
+import { createLogger } from './log.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { SocketRegistry } from './proxy/socket-registry.js';
+import { WorkspaceProxy } from './proxy/workspace-proxy.js';
+import { createRuntime } from './runtimes/create.js';
+import type { Runtime } from './runtimes/runtime.js';
+import { WorkspaceManager } from './workspaces/manager.js';
+
+export interface AppOptions {
+  config: Config;
+  logger?: Logger;
+  /** Tests pass their own; otherwise built from `config.runtime`. */
+  runtime?: Runtime;
+}
+
+export interface App {
+  config: Config;
+  server: Server;
+  runtime: Runtime;
+  manager: WorkspaceManager;
+  metrics: Metrics;
+  logger: Logger;
+  sockets: SocketRegistry;
+  /** Listens on config host/port; resolves with the bound address. */
+  listen(): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+/** The one place the gateway is wired together. */
+export function createApp({ config, logger = createLogger(config.log_level), runtime = createRuntime(config, logger) }: AppOptions): App {
+  const sockets = new SocketRegistry();
+  const manager = new WorkspaceManager({
+    runtime,
+    spawnTimeoutMs: config.spawn_timeout,
+    maxRunning: config.max_running,
+    maxConcurrentSpawns: config.max_concurrent_spawns,
+    logger,
+    onSpawn: (outcome, seconds) => {
+      metrics.spawns.inc({ outcome });
+      if (outcome === 'ok') metrics.spawnSeconds.observe(seconds);
+    },
+  });
+  const metrics = createMetrics({
+    workspaceStates: () => {
+      const counts: Record<string, number> = { running: 0, stopped: 0, error: 0, creating: 0 };
+      for (const ws of manager.all()) if (ws.state !== 'absent') counts[ws.state] = (counts[ws.state] ?? 0) + 1;
+      return counts;
+    },
+    openWebSockets: () => sockets.size,
+  });
+  const proxy = new WorkspaceProxy({
+    timeoutMs: config.proxy_timeout,
+    logger,
+    sendError,
+    onUpstreamFailure: (user, kind) => {
+      metrics.upstreamErrors.inc({ kind });
+      if (kind === 'refused') manager.unreachable(user);
+    },
+    onWebSocket: (user, client) => sockets.add(user, client),
+  });
+  const gateway = new Gateway({ config, verifier: createTokenVerifier(verifierOptionsFromConfig(config)), manager, proxy, runtime, metrics, logger });
+
+  manager.on('stopping', (user: string, reason: string) => sockets.closeUser(user, 1001, `workspace stopped (${reason})`));
+  manager.on('down', (user: string, reason: string) => sockets.closeUser(user, 1011, `workspace ${reason}`));
+
+  const server = createServer({ headersTimeout: 20_000, requestTimeout: 300_000, keepAliveTimeout: 65_000 });
+  server.on('request', gateway.handleRequest);
+  server.on('upgrade', gateway.handleUpgrade);
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    socket.destroy();
+  });
+
+  const lifetime = new AbortController();
+  return {
+    config,
+    server,
+    runtime,
+    manager,
+    metrics,
+    logger,
+    sockets,
+    async listen() {
+      await new Promise<void>((ok, fail) => {
+        server.once('error', fail);
+        server.listen(config.port, config.host, () => ok());
+      });
+      const address = server.address() as AddressInfo;
+      logger.info({ host: address.address, port: address.port, runtime: runtime.name }, 'gateway listening');
+      // What already runs is served at once; an engine that is away now is caught up with later.
+      manager.reconcile().then(
+        (found) => logger.info({ workspaces: found.length }, 'workspaces found in the engine'),
+        (err: Error) => logger.warn({ err: err.message }, 'could not list workspaces at start'),
+      );
+      void manager.watch(lifetime.signal).catch((err: Error) => logger.error({ err: err.message }, 'engine event stream ended'));
+      return address;
+    },
+    async close() {
+      lifetime.abort();
+      server.closeAllConnections();
+      await new Promise<void>((ok) => server.close(() => ok()));
+      proxy.close();
+      await runtime.close();
+    },
+  };
+}

@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { tokenFromHeaders } from '../auth/credentials.js';
+import type { Identity } from '../auth/identity.js';
+import type { TokenVerifier } from '../auth/token-verifier.js';
+import type { Config } from '../config/load.js';
+import { ForbiddenError, GatewayError, NotFoundError, UnauthorizedError } from '../errors.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { prepareForward } from '../proxy/forward-headers.js';
+import type { WorkspaceProxy } from '../proxy/workspace-proxy.js';
+import type { Runtime } from '../runtimes/runtime.js';
+import type { WorkspaceManager } from '../workspaces/manager.js';
+import { acceptsHtml, isPageLoad } from './client-kind.js';
+import { errorPage, PAGE_HEADERS } from './pages.js';
+import { originAllowed, publicOrigin, requestProto, type OriginPolicy } from './origin.js';
+import { asGatewayError, redirect, rejectUpgrade, sendError, sendJson } from './respond.js';
+import { route, WORKSPACE_PREFIX, type Route } from './route.js';
+
+export interface RequestContext {
+  id: string;
+  identity?: Identity;
+}
+
+export type ApiHandler = (req: IncomingMessage, res: ServerResponse, route: Extract<Route, { kind: 'api' }>, ctx: RequestContext) => Promise<void>;
+
+export interface GatewayDeps {
+  config: Config;
+  verifier: TokenVerifier;
+  manager: WorkspaceManager;
+  proxy: WorkspaceProxy;
+  runtime: Runtime;
+  metrics: Metrics;
+  logger: Logger;
+  api?: ApiHandler;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+
+/**
+ * The request path, in a fixed order: route → authenticate → authorize →
+ * ensure the workspace is ready → proxy. Errors from any step are answered
+ * in one place.
+ */
+export class Gateway {
+  private readonly policy: OriginPolicy;
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.policy = { publicUrl: deps.config.public_url, allowedOrigins: deps.config.allowed_origins };
+  }
+
+  readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const ctx: RequestContext = { id: requestId(req) };
+    const started = performance.now();
+    this.serve(req, res, ctx).catch((err: unknown) => this.fail(req, res, ctx, asGatewayError(err), err));
+    res.once('finish', () => {
+      if (res.statusCode >= 400 || this.deps.logger.isLevelEnabled('debug')) {
+        this.deps.logger[res.statusCode >= 500 ? 'warn' : 'info']({
+          reqId: ctx.id,
+          user: ctx.identity?.user,
+          method: req.method,
+          path: pathOnly(req.url),
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+        }, 'request');
+      }
+    });
+  };
+
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const ctx: RequestContext = { id: requestId(req) };
+    socket.on('error', () => socket.destroy());
+    this.upgrade(req, socket, head, ctx).catch((err: unknown) => {
+      const error = asGatewayError(err);
+      if (!(err instanceof GatewayError)) this.deps.logger.error({ reqId: ctx.id, err }, 'upgrade failed');
+      this.deps.logger.info({ reqId: ctx.id, user: ctx.identity?.user, path: pathOnly(req.url), status: error.status, code: error.code }, 'upgrade refused');
+      rejectUpgrade(socket, error);
+    });
+  };
+
+  private async serve(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const r = route(req.url);
+    switch (r.kind) {
+      case 'health':
+        return sendJson(res, 200, { status: 'ok' });
+      case 'ready':
+        await this.deps.runtime.ping();
+        return sendJson(res, 200, { status: 'ready', runtime: this.deps.runtime.name });
+      case 'metrics': {
+        const text = await this.deps.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': this.deps.metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
+      case 'api':
+        if (!this.deps.api) throw new NotFoundError('No such API call.');
+        return this.deps.api(req, res, r, ctx);
+      case 'not-found':
+        throw new NotFoundError();
+      case 'add-slash':
+        return redirect(res, 308, r.location);
+      case 'me': {
+        const identity = await this.authenticate(req, ctx);
+        return redirect(res, 302, `${WORKSPACE_PREFIX}${identity.user}${r.rest || '/'}${r.query}`);
+      }
+      case 'workspace': {
+        await this.authorize(req, ctx, r.user);
+        const manager = this.deps.manager;
+        const endpoint = manager.endpointOf(r.user) ?? (await manager.ensure(r.user, { wake: isPageLoad(req.headers) }));
+        manager.touch(r.user, 'request');
+        prepareForward(req, this.forwardContext(req, ctx, r));
+        this.deps.metrics.proxied.inc();
+        this.deps.proxy.web(req, res, r.user, endpoint);
+        return;
+      }
+    }
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<void> {
+    const r = route(req.url);
+    if (r.kind !== 'workspace') throw new NotFoundError('WebSockets are only served inside a workspace.');
+    if (!originAllowed(req, this.policy)) throw new ForbiddenError('This page may not open a connection to the workspace.', 'bad_origin');
+    await this.authorize(req, ctx, r.user);
+    const manager = this.deps.manager;
+    // A WebSocket never wakes a stopped workspace: a forgotten tab would keep it alive for ever.
+    const endpoint = manager.endpointOf(r.user) ?? (await manager.ensure(r.user, { wake: false }));
+    if (socket.destroyed) return;
+    prepareForward(req, this.forwardContext(req, ctx, r));
+    this.deps.proxy.ws(req, socket, head, r.user, endpoint);
+  }
+
+  private forwardContext(req: IncomingMessage, ctx: RequestContext, r: Extract<Route, { kind: 'workspace' }>) {
+    const prefix = `${WORKSPACE_PREFIX}${r.user}`;
+    return {
+      cookieName: this.deps.config.cookie_name,
+      prefix,
+      path: this.deps.config.strip_prefix ? r.rest + r.query : prefix + r.rest + r.query,
+      proto: requestProto(req, this.policy),
+      requestId: ctx.id,
+    };
+  }
+
+  private async authenticate(req: IncomingMessage, ctx: RequestContext): Promise<Identity> {
+    const token = tokenFromHeaders(req.headers, this.deps.config.cookie_name);
+    if (!token) throw new UnauthorizedError('Sign in to open your workspace.', 'token_missing');
+    ctx.identity = await this.deps.verifier.verify(token);
+    return ctx.identity;
+  }
+
+  private async authorize(req: IncomingMessage, ctx: RequestContext, user: string): Promise<Identity> {
+    const identity = await this.authenticate(req, ctx);
+    if (identity.user === user) return identity;
+    if (identity.admin && this.deps.config.admin_workspace_access) return identity;
+    throw new ForbiddenError();
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, error: GatewayError, cause: unknown): void {
+    if (!(cause instanceof GatewayError)) this.deps.logger.error({ reqId: ctx.id, err: cause }, 'request failed');
+    this.deps.metrics.responses.inc({ status: String(error.status) });
+    if (error.status === 401 && acceptsHtml(req.headers) && !res.headersSent) return this.toLogin(req, res, error);
+    sendError(req, res, error);
+  }
+
+  /** A browser without a valid token goes to the LMS login, or sees a small page. */
+  private toLogin(req: IncomingMessage, res: ServerResponse, error: GatewayError): void {
+    const login = this.deps.config.login_url;
+    if (login) {
+      const next = publicOrigin(req, this.policy) + (req.url ?? '/');
+      const url = new URL(login, publicOrigin(req, this.policy));
+      url.searchParams.set('next', next);
+      return redirect(res, 302, url.toString());
+    }
+    const html = errorPage(401, 'Please sign in', `${error.message} Open your workspace from the learning platform.`, error.code);
+    res.writeHead(401, { ...PAGE_HEADERS, 'content-length': Buffer.byteLength(html) });
+    res.end(html);
+  }
+}
+
+function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+function pathOnly(url: string | undefined): string {
+  const q = url?.indexOf('?') ?? -1;
+  return (q === -1 ? url : url!.slice(0, q)) ?? '';
+}

@@ -1,0 +1,38 @@
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+
+export interface OriginPolicy {
+  /** Configured public base URL, e.g. https://lms.example.edu */
+  publicUrl?: string;
+  allowedOrigins: string[];
+}
+
+export function requestProto(req: IncomingMessage, policy: OriginPolicy): 'http' | 'https' {
+  if (policy.publicUrl) return policy.publicUrl.startsWith('https:') ? 'https' : 'http';
+  return (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+}
+
+/** The gateway's own origin as the browser sees it. */
+export function publicOrigin(req: IncomingMessage, policy: OriginPolicy): string {
+  if (policy.publicUrl) return new URL(policy.publicUrl).origin;
+  return `${requestProto(req, policy)}://${req.headers.host ?? 'localhost'}`;
+}
+
+/**
+ * Cross-site WebSocket hijacking and cross-site API calls are refused: a
+ * browser's `Origin` must be ours or an allowed one. Without a configured
+ * public URL only the host is compared, since a TLS edge proxy changes the
+ * scheme. Requests without `Origin` are not from a browser page and carry on
+ * to the usual authentication.
+ */
+export function originAllowed(req: IncomingMessage, policy: OriginPolicy): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  if (policy.allowedOrigins.includes(origin)) return true;
+  if (policy.publicUrl) return origin === new URL(policy.publicUrl).origin;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
