@@ -1,0 +1,101 @@
+/**
+ * Starts a real gateway (real server, real sockets) inside the test process,
+ * configured the way an operator would: through GATEWAY_* variables.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import pino from 'pino';
+import WebSocket from 'ws';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { Runtime } from '../../src/runtimes/runtime.js';
+
+export const SECRET = 'test-secret-0123456789-abcdefghij';
+
+export interface TestGateway {
+  app: App;
+  /** http://127.0.0.1:<port> */
+  url: string;
+  wsUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startGateway(env: Record<string, string> = {}, runtime?: Runtime): Promise<TestGateway> {
+  const config = loadConfig({
+    env: {
+      GATEWAY_HOST: '127.0.0.1',
+      GATEWAY_PORT: '0',
+      GATEWAY_JWT_SECRET: SECRET,
+      GATEWAY_RUNTIME: 'process',
+      GATEWAY_DATA_ROOT: mkdtempSync(join(tmpdir(), 'wg-data-')),
+      GATEWAY_SPAWN_TIMEOUT: '20s',
+      ...env,
+    },
+  });
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const app = createApp({ config, logger, runtime });
+  const address = await app.listen();
+  return {
+    app,
+    url: `http://127.0.0.1:${address.port}`,
+    wsUrl: `ws://127.0.0.1:${address.port}`,
+    close: () => app.close(),
+  };
+}
+
+export interface TokenOptions {
+  secret?: string;
+  expiresIn?: string | number;
+  claims?: Record<string, unknown>;
+}
+
+export function token(user: string | number, { secret = SECRET, expiresIn = '1h', claims = {} }: TokenOptions = {}): Promise<string> {
+  return new SignJWT({ user_id: user, ...claims })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime(expiresIn)
+    .sign(new TextEncoder().encode(secret));
+}
+
+/** Headers of a browser page load with the auth cookie. */
+export function pageLoad(jwt: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { cookie: `workspace_token=${jwt}`, accept: 'text/html', 'sec-fetch-mode': 'navigate', ...extra };
+}
+
+/** Headers of a script request (fetch/XHR) with the auth cookie: may not wake a workspace. */
+export function scriptRequest(jwt: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { cookie: `workspace_token=${jwt}`, accept: 'application/json', 'sec-fetch-mode': 'cors', ...extra };
+}
+
+export interface WsResult {
+  socket?: WebSocket;
+  status?: number;
+  body?: string;
+  headers?: Record<string, string | string[] | undefined>;
+}
+
+/** Opens a WebSocket; resolves with the open socket, or with the refusal's status and body. */
+export function openWebSocket(url: string, headers: Record<string, string>): Promise<WsResult> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers, maxPayload: 64 * 1024 * 1024 });
+    socket.once('open', () => resolve({ socket }));
+    socket.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode, body, headers: res.headers }));
+      res.on('error', () => resolve({ status: res.statusCode, body, headers: res.headers }));
+    });
+    socket.once('error', (err) => reject(err));
+  });
+}
+
+/** Sends one message and resolves with the first message back. */
+export function roundTrip(socket: WebSocket, data: string | Buffer): Promise<{ data: Buffer; binary: boolean }> {
+  return new Promise((resolve, reject) => {
+    socket.once('message', (message, binary) => resolve({ data: message as Buffer, binary }));
+    socket.once('error', reject);
+    socket.send(data);
+  });
+}
