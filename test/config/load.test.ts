@@ -1,0 +1,133 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, helpText, loadConfig, readConfigFile } from '../../src/config/load.js';
+import { settings } from '../../src/config/settings.js';
+import { parseBytes, parseDuration } from '../../src/config/values.js';
+
+const SECRET = { GATEWAY_JWT_SECRET: 'a-secret-of-enough-length' };
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('has the SPEC defaults', () => {
+    const c = loadConfig({ env: SECRET });
+    expect(c).toMatchObject({
+      host: '0.0.0.0',
+      port: 8080,
+      runtime: 'docker',
+      jwt_algorithms: ['HS256'],
+      jwt_user_claim: 'user_id',
+      jwt_admin_claim: 'is_staff',
+      admin_workspace_access: false,
+      cookie_name: 'workspace_token',
+      image: 'apra-nova-code-server:latest',
+      network: 'apranova_network',
+      workspace_port: 8080,
+      memory_limit: 2 * 1024 ** 3,
+      cpu_limit: 0.5,
+      pids_limit: 512,
+      idle_timeout: 30 * 60_000,
+      remove_after: 7 * 86_400_000,
+      spawn_timeout: 60_000,
+      max_running: 0,
+      max_concurrent_spawns: 8,
+      log_level: 'info',
+      data_root: './data',
+    });
+    expect(c.public_url).toBeUndefined();
+    expect(c.jwt_key).toEqual({ kind: 'secret', secret: new TextEncoder().encode(SECRET.GATEWAY_JWT_SECRET) });
+  });
+
+  it('parses durations and sizes in every documented form', () => {
+    expect([parseDuration('45s'), parseDuration('30m'), parseDuration('24h'), parseDuration('7d'), parseDuration('90'), parseDuration(2)]).toEqual([45_000, 1_800_000, 86_400_000, 604_800_000, 90_000, 2000]);
+    expect(parseDuration('soon')).toBeUndefined();
+    expect(parseDuration('-5s')).toBeUndefined();
+    expect([parseBytes('512m'), parseBytes('2g'), parseBytes('2GiB'), parseBytes('1024')]).toEqual([512 * 1024 ** 2, 2 * 1024 ** 3, 2 * 1024 ** 3, 1024]);
+  });
+
+  it('lets the environment win over the file', () => {
+    const c = loadConfig({ env: { ...SECRET, GATEWAY_PORT: '9000' }, file: { port: 7000, idle_timeout: '10m', allowed_origins: ['https://a.example'] } });
+    expect(c.port).toBe(9000);
+    expect(c.idle_timeout).toBe(600_000);
+    expect(c.allowed_origins).toEqual(['https://a.example']);
+  });
+
+  it('reports every mistake with its key and what is expected', () => {
+    const problems = problemsOf(() =>
+      loadConfig({
+        env: { ...SECRET, GATEWAY_PORT: 'eighty', GATEWAY_IDLE_TIMEOUT: 'a while', GATEWAY_RUNTIME: 'kubernetes', GATEWAY_ADMIN_WORKSPACE_ACCESS: 'maybe', GATEWAY_PUBLIC_URL: 'lms.example.edu' },
+        file: { memory_limit: 'lots', unknown_key: 1 },
+        fileName: 'gateway.yaml',
+      }),
+    );
+    const text = problems.join('\n');
+    expect(text).toContain('GATEWAY_PORT');
+    expect(text).toMatch(/GATEWAY_IDLE_TIMEOUT: expected a duration/);
+    expect(text).toContain('GATEWAY_RUNTIME');
+    expect(text).toMatch(/GATEWAY_ADMIN_WORKSPACE_ACCESS: expected true or false/);
+    expect(text).toMatch(/GATEWAY_PUBLIC_URL: expected an absolute http\(s\) URL/);
+    expect(text).toMatch(/memory_limit \(gateway.yaml\): expected a size/);
+    expect(text).toMatch(/gateway.yaml: unknown key "unknown_key"/);
+    expect(problems.length).toBe(7);
+  });
+
+  it('requires exactly one token key, matching the algorithms', () => {
+    expect(problemsOf(() => loadConfig({ env: {} }))[0]).toMatch(/no token key/);
+    expect(problemsOf(() => loadConfig({ env: { ...SECRET, GATEWAY_JWKS_URL: 'https://lms/jwks' } }))[0]).toMatch(/several token keys/);
+    expect(problemsOf(() => loadConfig({ env: { GATEWAY_JWT_SECRET: 'short' } }))[0]).toMatch(/at least 16/);
+    expect(problemsOf(() => loadConfig({ env: { ...SECRET, GATEWAY_JWT_ALGORITHMS: 'RS256' } }))[0]).toMatch(/shared secret needs HS256/);
+    expect(problemsOf(() => loadConfig({ env: { ...SECRET, GATEWAY_JWT_ALGORITHMS: 'HS256,RS256' } }))[0]).toMatch(/cannot be mixed/);
+    expect(problemsOf(() => loadConfig({ env: { GATEWAY_JWKS_URL: 'https://lms/jwks' } }))[0]).toMatch(/asymmetric algorithms/);
+    expect(problemsOf(() => loadConfig({ env: { ...SECRET, GATEWAY_JWT_ALGORITHMS: 'none' } }))[0]).toMatch(/GATEWAY_JWT_ALGORITHMS/);
+    expect(loadConfig({ env: { GATEWAY_JWKS_URL: 'https://lms.example/jwks', GATEWAY_JWT_ALGORITHMS: 'RS256,ES256' } }).jwt_key).toEqual({ kind: 'jwks', url: 'https://lms.example/jwks' });
+  });
+
+  it('reads the secret and the public key from files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wg-config-'));
+    writeFileSync(join(dir, 'secret'), 'file-secret-0123456789\n');
+    writeFileSync(join(dir, 'key.pem'), '-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n');
+    const fromFile = loadConfig({ env: { GATEWAY_JWT_SECRET_FILE: join(dir, 'secret') } });
+    expect(new TextDecoder().decode((fromFile.jwt_key as { secret: Uint8Array }).secret)).toBe('file-secret-0123456789');
+    expect(problemsOf(() => loadConfig({ env: { GATEWAY_JWT_SECRET_FILE: join(dir, 'missing') } }))[0]).toMatch(/GATEWAY_JWT_SECRET_FILE: cannot read .*ENOENT/);
+    const pem = loadConfig({ env: { GATEWAY_JWT_PUBLIC_KEY: join(dir, 'key.pem'), GATEWAY_JWT_ALGORITHMS: 'RS256' } });
+    expect(pem.jwt_key).toMatchObject({ kind: 'public_key', pem: expect.stringContaining('BEGIN PUBLIC KEY') });
+  });
+
+  it('reads YAML files and names the file in its errors', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wg-config-'));
+    writeFileSync(join(dir, 'ok.yaml'), 'port: 9999\nidle_timeout: 45s\n');
+    writeFileSync(join(dir, 'bad.yaml'), 'port: [unclosed\n');
+    expect(readConfigFile(join(dir, 'ok.yaml'))).toEqual({ port: 9999, idle_timeout: '45s' });
+    expect(problemsOf(() => readConfigFile(join(dir, 'bad.yaml')))[0]).toMatch(/bad.yaml: not valid YAML/);
+    expect(problemsOf(() => readConfigFile(join(dir, 'nope.yaml')))[0]).toMatch(/cannot read/);
+  });
+
+  it('lists every setting with its default in --help', () => {
+    const help = helpText();
+    for (const [key, setting] of Object.entries(settings)) {
+      expect(help).toContain(`GATEWAY_${key.toUpperCase()}`);
+      if ('default' in setting && setting.default) expect(help).toContain(setting.default);
+    }
+  });
+});
+
+describe('the example configuration file', () => {
+  it('is valid as shipped', () => {
+    const file = readConfigFile(new URL('../../config/gateway.example.yaml', import.meta.url).pathname);
+    // The secret file path in the example is the deployment's; here the secret comes from the environment.
+    const { jwt_secret_file: _, ...rest } = file as Record<string, unknown>;
+    const config = loadConfig({ env: SECRET, file: rest, fileName: 'gateway.example.yaml' });
+    expect(config.public_url).toBe('https://lms.example.edu');
+    expect(config.idle_timeout).toBe(30 * 60_000);
+  });
+});
