@@ -46,7 +46,7 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
     });
 
     it('adds the slash with a 308', async () => {
-      const res = await call(`${gw.url}/ws/alice?folder=/x`, { redirect: 'manual' });
+      const res = await call(`${gw.url}/ws/alice?folder=/x`);
       expect(res.status).toBe(308);
       expect(res.headers.get('location')).toBe('/ws/alice/?folder=/x');
     });

@@ -1,0 +1,321 @@
+import { rm, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
+import Docker from 'dockerode';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DockerRuntime, LABEL } from '../../src/runtimes/docker.js';
+import type { RuntimeEvent, SpawnProgress, WorkspaceInfo } from '../../src/runtimes/runtime.js';
+import { cleanupInstance, demoImage, dockerCli, dockerRuntimeSettings, engine, requireEngine, uniqueInstance } from '../support/engine.js';
+
+const logger = pino({ level: 'silent' });
+const { instance, prefix } = uniqueInstance('docker-runtime');
+/** The demo image under a second name: "a new image" for the re-create test. */
+const altImage = `workspace-gateway-demo-alt:${instance}`;
+
+let image: string;
+let runtime: DockerRuntime;
+const seen: RuntimeEvent[] = [];
+const eventsAbort = new AbortController();
+let eventsDone: Promise<void> | undefined;
+
+function endpointOf(info: WorkspaceInfo): { host: string; port: number } {
+  const endpoint = info.endpoint;
+  if (!endpoint || !('host' in endpoint)) throw new Error(`no TCP endpoint for ${info.user}: ${JSON.stringify(info)}`);
+  return endpoint;
+}
+
+/** The gateway's readiness wait, in small: the editor answers a moment after the container runs. */
+async function waitForHttp(url: string, timeoutMs = 10_000): Promise<Response> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+async function putFile(info: WorkspaceInfo, name: string, body: string): Promise<void> {
+  const { host, port } = endpointOf(info);
+  await waitForHttp(`http://${host}:${port}/__echo`);
+  const res = await fetch(`http://${host}:${port}/__file?name=${name}`, { method: 'PUT', body });
+  expect(res.status).toBe(201);
+}
+
+async function readFile(info: WorkspaceInfo, name: string): Promise<{ status: number; text: string }> {
+  const { host, port } = endpointOf(info);
+  await waitForHttp(`http://${host}:${port}/__echo`);
+  const res = await fetch(`http://${host}:${port}/__file?name=${name}`);
+  return { status: res.status, text: await res.text() };
+}
+
+/** Tries a TCP connection from inside a container; prints connected / timeout / error CODE. */
+async function probeFrom(containerId: string, host: string, port: number): Promise<string> {
+  const script =
+    `const s=require('net').connect(${port},${JSON.stringify(host)});s.setTimeout(3000);` +
+    `s.on('connect',()=>{console.log('connected');process.exit(0)});` +
+    `s.on('timeout',()=>{console.log('timeout');process.exit(2)});` +
+    `s.on('error',e=>{console.log('error '+e.code);process.exit(3)})`;
+  const result = await dockerCli(['exec', containerId, '/usr/local/bin/node', '-e', script], { timeoutMs: 15_000 });
+  return result.stdout.trim() || `exec failed (${result.code}): ${result.stderr.trim()}`;
+}
+
+function probeFromHost(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, host);
+    socket.setTimeout(3_000);
+    socket.on('connect', () => (socket.destroy(), resolve('connected')));
+    socket.on('timeout', () => (socket.destroy(), resolve('timeout')));
+    socket.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code}`));
+  });
+}
+
+async function until<T>(what: string, check: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function containersOf(user?: string): Promise<Docker.ContainerInfo[]> {
+  const label = [`${LABEL.instance}=${instance}`];
+  if (user) label.push(`${LABEL.user}=${user}`);
+  return engine().listContainers({ all: true, filters: { label } });
+}
+
+beforeAll(async () => {
+  await requireEngine();
+  image = await demoImage();
+  const tagged = await dockerCli(['tag', image, altImage]);
+  if (tagged.code !== 0) throw new Error(`docker tag failed: ${tagged.stderr}`);
+  runtime = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image }), logger });
+  await runtime.init();
+  // Started early so the stream is surely connected before the kill below.
+  eventsDone = (async () => {
+    for await (const event of runtime.events(eventsAbort.signal)) seen.push(event);
+  })();
+});
+
+afterAll(async () => {
+  eventsAbort.abort();
+  await eventsDone;
+  await runtime?.close();
+  await cleanupInstance(instance);
+  await dockerCli(['rmi', altImage]);
+});
+
+describe('DockerRuntime on a real engine', () => {
+  it('creates one hardened container with labels, a named volume and no published port', async () => {
+    const progress: SpawnProgress[] = [];
+    const info = await runtime.start('alice', (p) => progress.push(p));
+    expect(info.state).toBe('running');
+    expect(info.image).toBe(image);
+    expect(progress.map((p) => p.phase)).toEqual(['creating', 'starting']);
+
+    const containers = await containersOf();
+    expect(containers).toHaveLength(1);
+    const c = await engine().getContainer(containers[0]!.Id).inspect();
+    expect(c.Id).toBe(info.id);
+    expect(c.Name).toBe(`/${prefix}alice`);
+    expect(c.Config.Labels).toMatchObject({
+      [LABEL.managed]: 'true',
+      [LABEL.instance]: instance,
+      [LABEL.user]: 'alice',
+      [LABEL.image]: image,
+    });
+    expect(c.Config.Env).toEqual(expect.arrayContaining(['WORKSPACE_USER=alice', 'PORT=8080']));
+
+    // Non-root, by configuration and in fact.
+    expect(c.Config.User).toBe('1000:1000');
+    const uid = await dockerCli(['exec', c.Id, '/usr/local/bin/node', '-e', 'console.log(process.getuid())']);
+    expect(uid.code).toBe(0);
+    expect(Number(uid.stdout.trim())).not.toBe(0);
+
+    expect(c.HostConfig.CapDrop).toEqual(['ALL']);
+    expect(c.HostConfig.SecurityOpt).toContain('no-new-privileges:true');
+    expect(c.HostConfig.Memory).toBe(256 * 1024 * 1024);
+    expect(c.HostConfig.NanoCpus).toBe(500_000_000);
+    expect(c.HostConfig.PidsLimit).toBe(128);
+    expect(c.HostConfig.RestartPolicy?.Name).toBe('no');
+
+    // No port reaches the host: nothing bound, nothing published.
+    expect(Object.keys(c.HostConfig.PortBindings ?? {})).toHaveLength(0);
+    expect(c.HostConfig.PublishAllPorts).toBe(false);
+    for (const bindings of Object.values(c.NetworkSettings.Ports ?? {})) expect(bindings ?? []).toHaveLength(0);
+    expect(containers[0]!.Ports.filter((p) => p.PublicPort)).toHaveLength(0);
+
+    const mount = c.Mounts.find((m) => m.Destination === '/home/coder/project');
+    expect(mount).toMatchObject({ Type: 'volume', Name: `${prefix}alice_data` });
+    const volume = await engine().getVolume(`${prefix}alice_data`).inspect();
+    expect(volume.Labels).toMatchObject({ [LABEL.instance]: instance, [LABEL.user]: 'alice' });
+
+    const { host, port } = endpointOf(info);
+    expect(host).toBe(c.NetworkSettings.Networks[`wgtest_${instance}`]?.IPAddress);
+    expect(port).toBe(8080);
+    const res = await waitForHttp(`http://${host}:${port}/__echo`);
+    expect(await res.json()).toMatchObject({ user: 'alice', method: 'GET', url: '/__echo' });
+  });
+
+  it('stops, and starts the same container again with its files', async () => {
+    const running = await runtime.inspect('alice');
+    await putFile(running, 'note.txt', 'kept across stop');
+    await runtime.stop('alice');
+    const stopped = await runtime.inspect('alice');
+    expect(stopped).toMatchObject({ state: 'stopped', id: running.id });
+    expect(stopped.endpoint).toBeUndefined();
+    expect(stopped.finishedAt).toBeInstanceOf(Date);
+    await runtime.stop('alice'); // already stopped: fine
+
+    const again = await runtime.start('alice');
+    expect(again.id).toBe(running.id);
+    expect(await readFile(again, 'note.txt')).toEqual({ status: 200, text: 'kept across stop' });
+    await until('a stopped event for alice', () => seen.find((e) => e.user === 'alice' && e.kind === 'stopped'));
+  });
+
+  it('start is idempotent under concurrency: one container for parallel starts', async () => {
+    const infos = await Promise.all([runtime.start('carol'), runtime.start('carol'), runtime.start('carol')]);
+    expect(new Set(infos.map((i) => i.id)).size).toBe(1);
+    expect(infos.every((i) => i.state === 'running')).toBe(true);
+    expect(await containersOf('carol')).toHaveLength(1);
+    await runtime.remove('carol', { volume: true });
+  });
+
+  it('remove keeps the volume unless asked; remove with volume deletes the data', async () => {
+    const before = await runtime.inspect('alice');
+    await runtime.remove('alice');
+    expect(await runtime.inspect('alice')).toEqual({ user: 'alice', state: 'absent' });
+    await until('a removed event for alice', () => seen.find((e) => e.user === 'alice' && e.kind === 'removed'));
+    await runtime.remove('alice'); // already gone: fine
+
+    const recreated = await runtime.start('alice');
+    expect(recreated.id).not.toBe(before.id);
+    expect(await readFile(recreated, 'note.txt')).toEqual({ status: 200, text: 'kept across stop' });
+
+    await runtime.remove('alice', { volume: true });
+    expect((await runtime.inspect('alice')).state).toBe('absent');
+    await expect(engine().getVolume(`${prefix}alice_data`).inspect()).rejects.toMatchObject({ statusCode: 404 });
+
+    const fresh = await runtime.start('alice');
+    expect((await readFile(fresh, 'note.txt')).status).toBe(404);
+  });
+
+  it('isolates workspaces: a neighbour cannot be reached from inside, the host can reach both', async () => {
+    const [alice, bob] = await Promise.all([runtime.start('alice'), runtime.start('bob')]);
+    const b = endpointOf(bob);
+    await waitForHttp(`http://${b.host}:${b.port}/__echo`);
+
+    // Control: the probe itself works (alice reaches her own editor).
+    expect(await probeFrom(alice.id!, '127.0.0.1', 8080)).toBe('connected');
+    const fromAlice = await probeFrom(alice.id!, b.host, b.port);
+    expect(fromAlice).not.toBe('connected');
+    expect(fromAlice).toMatch(/^(timeout|error )/);
+    expect(await probeFromHost(b.host, b.port)).toBe('connected');
+  });
+
+  it('lists every workspace of this instance with its state from one engine call', async () => {
+    const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+    const listing = vi.spyOn(docker, 'listContainers');
+    const perContainer = vi.spyOn(docker, 'getContainer');
+    const lister = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image }), docker, logger });
+    const infos = await lister.list();
+    expect(listing).toHaveBeenCalledTimes(1);
+    expect(perContainer).not.toHaveBeenCalled();
+    const byUser = new Map(infos.map((i) => [i.user, i]));
+    expect([...byUser.keys()].sort()).toEqual(['alice', 'bob']);
+    for (const user of ['alice', 'bob']) {
+      const info = byUser.get(user)!;
+      expect(info.state).toBe('running');
+      expect(info.image).toBe(image);
+      expect(endpointOf(info).port).toBe(8080);
+    }
+  });
+
+  it('reports a killed workspace as error with its exit code, and emits a died event', async () => {
+    const bob = await runtime.inspect('bob');
+    const killed = await dockerCli(['kill', bob.id!]);
+    expect(killed.code).toBe(0);
+    const after = await runtime.inspect('bob');
+    expect(after.state).toBe('error');
+    expect(after.reason).toMatch(/137/);
+    const died = await until('a died event for bob', () => seen.find((e) => e.user === 'bob' && e.kind === 'died'));
+    expect(died.reason).toMatch(/137/);
+    const listed = (await runtime.list()).find((i) => i.user === 'bob');
+    expect(listed).toMatchObject({ state: 'error', reason: 'exited with code 137' });
+  });
+
+  it('re-creates a stopped workspace whose image changed, keeping its volume', async () => {
+    const alice = await runtime.inspect('alice');
+    await putFile(alice, 'survives.txt', 'across images');
+    await runtime.stop('alice');
+
+    const upgraded = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image: altImage }), logger });
+    const info = await upgraded.start('alice');
+    expect(info.id).not.toBe(alice.id);
+    expect(info.image).toBe(altImage);
+    const c = await engine().getContainer(info.id!).inspect();
+    expect(c.Config.Labels[LABEL.image]).toBe(altImage);
+    expect(await readFile(info, 'survives.txt')).toEqual({ status: 200, text: 'across images' });
+
+    // A running workspace is left alone even when the configured image differs.
+    const same = await runtime.start('alice');
+    expect(same.id).toBe(info.id);
+  });
+
+  it('stores data in a host folder per user with storage=bind, and never deletes it', async () => {
+    const bindRoot = `/tmp/wgtest_${instance}`;
+    try {
+      const bound = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image, storage: 'bind', bind_root: bindRoot }), logger });
+      const info = await bound.start('frank');
+      const c = await engine().getContainer(info.id!).inspect();
+      expect(c.Mounts.find((m) => m.Destination === '/home/coder/project')).toMatchObject({ Type: 'bind', Source: `${bindRoot}/frank` });
+      expect(await stat(`${bindRoot}/frank`)).toMatchObject({ uid: 1000, gid: 1000 });
+      await putFile(info, 'on-host.txt', 'bound');
+      expect(await stat(`${bindRoot}/frank/on-host.txt`)).toMatchObject({ uid: 1000, size: 5 });
+      await bound.remove('frank', { volume: true });
+      expect((await bound.inspect('frank')).state).toBe('absent');
+      expect((await stat(`${bindRoot}/frank/on-host.txt`)).size).toBe(5);
+    } finally {
+      await rm(bindRoot, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a missing image without pulling it', async () => {
+    const missing = `workspace-gateway-missing:${instance}`;
+    const broken = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image: missing }), logger });
+    const err = await broken.start('dave').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'spawn_failed' });
+    expect((err as Error).message).toContain(missing);
+    expect((err as Error).message).toMatch(/missing on the engine/);
+    expect((await broken.inspect('dave')).state).toBe('absent');
+  });
+
+  it('refuses a network on which containers can reach each other', async () => {
+    const network = `wgtest_${instance}_icc`;
+    await engine().createNetwork({ Name: network, Driver: 'bridge', Labels: { [LABEL.instance]: instance } });
+    const unsafe = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image, network }), logger });
+    await expect(unsafe.init()).rejects.toThrow(/lets containers reach each other/);
+    await expect(unsafe.start('erin')).rejects.toThrow(/enable_icc/);
+    expect(await containersOf('erin')).toHaveLength(0);
+  });
+
+  it('maps a missing engine to EngineUnavailableError everywhere, and events keep quiet', async () => {
+    const gone = new DockerRuntime({
+      config: dockerRuntimeSettings({ instance, image }),
+      docker: new Docker({ socketPath: `/nonexistent/${instance}/docker.sock` }),
+      logger,
+    });
+    for (const call of [() => gone.ping(), () => gone.inspect('alice'), () => gone.start('alice'), () => gone.list(), () => gone.stop('alice'), () => gone.remove('alice', { volume: true })]) {
+      await expect(call()).rejects.toMatchObject({ name: 'EngineUnavailableError', code: 'engine_unavailable', status: 503 });
+    }
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 600);
+    const events: RuntimeEvent[] = [];
+    for await (const event of gone.events(abort.signal)) events.push(event);
+    expect(events).toEqual([]);
+  });
+});
