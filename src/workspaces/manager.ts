@@ -132,6 +132,7 @@ export class WorkspaceManager extends EventEmitter {
       const ws = this.record(info.user);
       if (ws.pending) continue;
       this.apply(ws, info);
+      ws.confirmed = true;
       // Idle clocks start now for what was running before the restart.
       if (info.state === 'running') ws.lastActivity ??= new Date();
     }

@@ -1,0 +1,57 @@
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeRuntime } from '../support/fake-runtime.js';
+import { openWebSocket, pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
+import { call } from '../support/http.js';
+
+/** A loopback port with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as { port: number };
+  await new Promise((ok) => server.close(ok));
+  return port;
+}
+
+describe('upstream faults', () => {
+  let gw: TestGateway | undefined;
+  afterEach(async () => {
+    await gw?.close();
+    gw = undefined;
+  });
+
+  it('answers 502 when the workspace refuses the connection, and asks the engine again next time', async () => {
+    const runtime = new FakeRuntime({ host: '127.0.0.1', port: await closedPort() });
+    // Known running (as after a restart) but the editor is gone.
+    runtime.workspaces.set('alice', { user: 'alice', state: 'running', id: 'a', endpoint: runtime.endpoint });
+    gw = await startGateway({ GATEWAY_SPAWN_TIMEOUT: '1s' }, runtime);
+    await gw.app.manager.reconcile();
+    const jwt = await token('alice');
+    const res = await call(`${gw.url}/ws/alice/x`, { headers: scriptRequest(jwt) });
+    expect(res.status).toBe(502);
+    expect((await res.json()).error).toBe('upstream_error');
+    const inspectsBefore = runtime.calls.inspect;
+    const ws = await openWebSocket(`${gw.wsUrl}/ws/alice/`, { cookie: `workspace_token=${jwt}` });
+    // The refused connection made the gateway doubt its picture: it asked the engine again,
+    // which still says "running", so it waited for the editor (spawn timeout) instead of proxying blind.
+    expect(runtime.calls.inspect).toBeGreaterThan(inspectsBefore);
+    expect(ws.status).toBe(503);
+    expect(JSON.parse(ws.body!).error).toBe('spawn_timeout');
+    expect((await call(`${gw.url}/healthz`)).status).toBe(200);
+  });
+
+  it('answers 503 engine_unavailable when the runtime cannot reach the engine', async () => {
+    const { EngineUnavailableError } = await import('../../src/errors.js');
+    const runtime = new FakeRuntime({ host: '127.0.0.1', port: 1 });
+    runtime.failWith = new EngineUnavailableError('socket missing');
+    gw = await startGateway({}, runtime);
+    const res = await call(`${gw.url}/ws/bob/`, { headers: pageLoad(await token('bob'), { accept: 'application/json' }) });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBeTruthy();
+    expect((await res.json()).error).toBe('engine_unavailable');
+    const page = await call(`${gw.url}/ws/bob/`, { headers: pageLoad(await token('bob')) });
+    expect(page.status).toBe(503);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).not.toMatch(/at .*\.js:\d+/);
+  });
+});
