@@ -1,16 +1,21 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { createWorkspaceApi } from './api/workspace-api.js';
+import { createAuthenticator } from './auth/authenticator.js';
 import { createTokenVerifier, verifierOptionsFromConfig } from './auth/token-verifier.js';
 import type { Config } from './config/load.js';
 import { Gateway } from './http/gateway.js';
 import { sendError } from './http/respond.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { FrameScanner } from './proxy/frame-scanner.js';
 import { SocketRegistry } from './proxy/socket-registry.js';
 import { WorkspaceProxy } from './proxy/workspace-proxy.js';
 import { createRuntime } from './runtimes/create.js';
 import type { Runtime } from './runtimes/runtime.js';
+import { isStudentFrame } from './workspaces/activity.js';
+import { IdlePolicy } from './workspaces/idle-policy.js';
 import { WorkspaceManager } from './workspaces/manager.js';
 
 export interface AppOptions {
@@ -28,6 +33,7 @@ export interface App {
   metrics: Metrics;
   logger: Logger;
   sockets: SocketRegistry;
+  idlePolicy: IdlePolicy;
   /** Listens on config host/port; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
   close(): Promise<void>;
@@ -63,9 +69,34 @@ export function createApp({ config, logger = createLogger(config.log_level), run
       metrics.upstreamErrors.inc({ kind });
       if (kind === 'refused') manager.unreachable(user);
     },
-    onWebSocket: (user, client) => sockets.add(user, client),
+    onWebSocket: (user, client) => {
+      sockets.add(user, client);
+      const scanner = new FrameScanner((opcode, length, firstByte) => {
+        if (isStudentFrame(opcode, length, firstByte)) manager.touch(user, 'websocket');
+      });
+      client.on('data', (chunk: Buffer) => scanner.push(chunk));
+    },
   });
-  const gateway = new Gateway({ config, verifier: createTokenVerifier(verifierOptionsFromConfig(config)), manager, proxy, runtime, metrics, logger });
+  const authenticate = createAuthenticator(createTokenVerifier(verifierOptionsFromConfig(config)), config.cookie_name);
+  const api = createWorkspaceApi({
+    manager,
+    runtime,
+    authenticate,
+    policy: { publicUrl: config.public_url, allowedOrigins: config.allowed_origins },
+    cookieName: config.cookie_name,
+    archiveDir: config.archive_dir,
+    logger,
+  });
+  const gateway = new Gateway({ config, authenticate, manager, proxy, runtime, metrics, logger, api });
+
+  const idlePolicy = new IdlePolicy({
+    manager,
+    idleTimeoutMs: config.idle_timeout,
+    removeAfterMs: config.remove_after,
+    logger,
+    onIdleStop: () => metrics.idleStops.inc(),
+    onRemove: () => metrics.removals.inc(),
+  });
 
   manager.on('stopping', (user: string, reason: string) => sockets.closeUser(user, 1001, `workspace stopped (${reason})`));
   manager.on('down', (user: string, reason: string) => sockets.closeUser(user, 1011, `workspace ${reason}`));
@@ -87,6 +118,7 @@ export function createApp({ config, logger = createLogger(config.log_level), run
     metrics,
     logger,
     sockets,
+    idlePolicy,
     async listen() {
       await new Promise<void>((ok, fail) => {
         server.once('error', fail);
@@ -99,11 +131,13 @@ export function createApp({ config, logger = createLogger(config.log_level), run
         (found) => logger.info({ workspaces: found.length }, 'workspaces found in the engine'),
         (err: Error) => logger.warn({ err: err.message }, 'could not list workspaces at start'),
       );
+      idlePolicy.start();
       void manager.watch(lifetime.signal).catch((err: Error) => logger.error({ err: err.message }, 'engine event stream ended'));
       return address;
     },
     async close() {
       lifetime.abort();
+      idlePolicy.stop();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
       proxy.close();

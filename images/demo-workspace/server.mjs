@@ -48,6 +48,13 @@ const server = createServer(async (req, res) => {
       res.write('partial');
       setTimeout(() => req.socket.destroy(), 20);
       return;
+    case '/__memhog': {
+      // Allocates until the engine's memory limit kills the workspace (OOM tests).
+      const hog = [];
+      res.writeHead(202).end('allocating');
+      setInterval(() => hog.push(Buffer.alloc(8 * 1024 * 1024, 1)), 10);
+      return;
+    }
     case '/__file': {
       const name = safeName(url.searchParams.get('name'));
       if (!name) return void res.writeHead(400).end('bad name');

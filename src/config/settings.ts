@@ -109,6 +109,8 @@ export const settings = {
   max_running: { help: 'Running workspaces at most (0 = unlimited).', default: '0', schema: int(0, 1_000_000) },
   max_concurrent_spawns: { help: 'Spawns in flight at once; more wait in order.', default: '8', schema: int(1, 10_000) },
 
+  archive_dir: { help: 'Folder where a workspace\'s files are archived (tar.gz) before an admin deletes its volume.', schema: text() },
+
   log_level: { help: 'fatal, error, warn, info, debug or trace.', default: 'info', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) },
   process_command: { help: 'process runtime: command with {port}, {user}, {home}; must listen on 127.0.0.1:{port}. Default: the bundled demo workspace.', schema: text() },
   data_root: { help: 'process runtime: per-user folders.', default: './data', schema: text() },

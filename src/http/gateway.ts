@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { tokenFromHeaders } from '../auth/credentials.js';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { Identity } from '../auth/identity.js';
-import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { Config } from '../config/load.js';
-import { ForbiddenError, GatewayError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { ForbiddenError, GatewayError, NotFoundError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { prepareForward } from '../proxy/forward-headers.js';
 import type { WorkspaceProxy } from '../proxy/workspace-proxy.js';
@@ -27,7 +26,7 @@ export type ApiHandler = (req: IncomingMessage, res: ServerResponse, route: Extr
 
 export interface GatewayDeps {
   config: Config;
-  verifier: TokenVerifier;
+  authenticate: Authenticator;
   manager: WorkspaceManager;
   proxy: WorkspaceProxy;
   runtime: Runtime;
@@ -142,9 +141,7 @@ export class Gateway {
   }
 
   private async authenticate(req: IncomingMessage, ctx: RequestContext): Promise<Identity> {
-    const token = tokenFromHeaders(req.headers, this.deps.config.cookie_name);
-    if (!token) throw new UnauthorizedError('Sign in to open your workspace.', 'token_missing');
-    ctx.identity = await this.deps.verifier.verify(token);
+    ctx.identity = (await this.deps.authenticate(req)).identity;
     return ctx.identity;
   }
 

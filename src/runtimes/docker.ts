@@ -1,9 +1,11 @@
 import { chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
 import { EngineUnavailableError, GatewayError, SpawnFailedError } from '../errors.js';
+import { noWorkspaceData, packFolder, parseOwner, rewriteOwners, unpackInto } from './archive.js';
 import type { ProgressListener, Runtime, RuntimeEvent, WorkspaceInfo, WorkspaceState } from './runtime.js';
 
 export type DockerRuntimeSettings = Pick<
@@ -50,6 +52,12 @@ const PING_TIMEOUT_MS = 3_000;
 const CREATE_RACE_WAIT_MS = 10_000;
 const EVENTS_CONNECT_TIMEOUT_MS = 10_000;
 const EVENTS_MAX_BACKOFF_MS = 5_000;
+/**
+ * Longest restore upload. The request lasts as long as the client takes to
+ * send the archive, so the usual per-request deadline would cut big restores;
+ * this one only ends an engine that stopped answering for good.
+ */
+const ARCHIVE_UPLOAD_TIMEOUT_MS = 30 * 60_000;
 /** Docker's "never happened" timestamp in StartedAt/FinishedAt. */
 const ZERO_DATE_PREFIX = '0001-01-01';
 
@@ -250,6 +258,50 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
     }
+  }
+
+  async backup(user: string): Promise<Readable> {
+    if (this.config.storage === 'bind') return packFolder(this.bindFolder(user));
+    const container = await this.dataContainer(user, { createVolume: false });
+    if (!container) throw noWorkspaceData();
+    // With `<dir>/.` the engine names entries `./…`, relative to the folder
+    // (as `docker cp <dir>/.` copies its contents); plain `<dir>` would prefix
+    // every entry with `project/`.
+    const archive = await this.call('read workspace archive', (abortSignal) =>
+      this.docker.getContainer(container.Id).getArchive({ path: `${PROJECT_DIR}/.`, abortSignal }),
+    );
+    return archive instanceof Readable ? archive : new Readable().wrap(archive);
+  }
+
+  /**
+   * The engine extracts as root and keeps each entry's owner, so entries are
+   * re-packed on the way with the workspace user as owner (see
+   * rewriteOwners); a bind folder is written by node-tar with that owner.
+   */
+  async restore(user: string, archive: Readable): Promise<void> {
+    const owner = parseOwner(this.config.workspace_uid);
+    const logger = this.logger.child({ user });
+    if (this.config.storage === 'bind') {
+      await this.prepareStorage(user);
+      return unpackInto(this.bindFolder(user), archive, logger, owner);
+    }
+    const container = await this.dataContainer(user, { createVolume: true });
+    if (!container) throw noWorkspaceData();
+    const upload = rewriteOwners(archive, owner, logger);
+    try {
+      await this.call(
+        'write workspace archive',
+        (abortSignal) => this.docker.getContainer(container.Id).putArchive(upload.tar, { path: PROJECT_DIR, abortSignal }),
+        ARCHIVE_UPLOAD_TIMEOUT_MS,
+      );
+    } catch (err) {
+      upload.stop();
+      // A bad archive or a failed client upload also fails the request;
+      // report that, not how the engine connection ended.
+      throw upload.failure() ?? err;
+    }
+    const failure = upload.failure();
+    if (failure) throw failure;
   }
 
   async list(): Promise<WorkspaceInfo[]> {
@@ -467,6 +519,31 @@ export class DockerRuntime implements Runtime {
     if (info.state !== 'running') throw new SpawnFailedError(info.reason ?? `the container is ${current.State.Status}`);
     if (!info.endpoint) throw new SpawnFailedError(`the container runs but has no address on network ${this.config.network}`);
     return info;
+  }
+
+  /**
+   * A container to read or write the user's volume through: the existing one
+   * in whatever state, else one created (not started) by the same path as
+   * start() uses, so it is the workspace's own. Without `createVolume`, only
+   * when the volume already holds data; undefined otherwise.
+   */
+  private async dataContainer(user: string, options: { createVolume: boolean }): Promise<Docker.ContainerInspectInfo | undefined> {
+    const existing = await this.inspectContainer(user);
+    if (existing) return existing;
+    if (!options.createVolume && !(await this.volumeExists(user))) return undefined;
+    await this.init();
+    return this.createAndInspect(user);
+  }
+
+  private async volumeExists(user: string): Promise<boolean> {
+    const volume = this.docker.getVolume(this.volumeName(user));
+    try {
+      await this.call('inspect volume', (abortSignal) => volume.inspect({ abortSignal }));
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw err;
+    }
   }
 
   private async createAndInspect(user: string): Promise<Docker.ContainerInspectInfo> {

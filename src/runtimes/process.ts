@@ -3,9 +3,11 @@ import { EventEmitter, on } from 'node:events';
 import { mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { SpawnFailedError } from '../errors.js';
+import { packFolder, unpackInto } from './archive.js';
 import type { ProgressListener, Runtime, RuntimeEvent, WorkspaceInfo } from './runtime.js';
 
 /** The demo workspace shipped in images/, the same server the test image runs. */
@@ -119,6 +121,16 @@ export class ProcessRuntime implements Runtime {
     await this.stop(user);
     this.failures.delete(user);
     if (options.volume) await rm(resolve(this.root, user), { recursive: true, force: true });
+  }
+
+  /** Works while the process runs too: the files are read as they are, like a container's. */
+  backup(user: string): Promise<Readable> {
+    return packFolder(resolve(this.root, user));
+  }
+
+  /** Files end up owned by the gateway's user, the one the workspace processes run as. */
+  restore(user: string, archive: Readable): Promise<void> {
+    return unpackInto(resolve(this.root, user), archive, this.logger.child({ user }));
   }
 
   async list(): Promise<WorkspaceInfo[]> {

@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 /**
  * The one seam between the gateway and whatever runs workspaces (Docker, Swarm,
  * local processes). The gateway's proxy, auth, idle policy and API only ever
@@ -60,6 +62,18 @@ export interface Runtime {
   stop(user: string): Promise<void>;
   /** Removes the workspace; its data only when `volume` is set. */
   remove(user: string, options?: { volume?: boolean }): Promise<void>;
+  /**
+   * The user's files as an uncompressed tar stream, entries relative to the
+   * workspace folder; works while the workspace is stopped. Throws
+   * NotFoundError when the user has no workspace data at all.
+   */
+  backup(user: string): Promise<Readable>;
+  /**
+   * Unpacks an uncompressed tar stream (entries relative to the workspace
+   * folder) into the user's workspace folder, creating the workspace's storage
+   * if needed; files in the archive overwrite existing ones, others are kept.
+   */
+  restore(user: string, archive: Readable): Promise<void>;
   /** Every workspace this gateway owns. */
   list(): Promise<WorkspaceInfo[]>;
   /** Throws EngineUnavailableError when the engine does not answer. */

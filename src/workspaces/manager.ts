@@ -17,8 +17,11 @@ export interface Workspace {
   id?: string;
   endpoint?: Endpoint;
   startedAt?: Date;
-  lastActivity?: Date;
+  /** Epoch ms of the student's last request or WebSocket data frame. */
+  lastActivity?: number;
   lastActivityKind?: string;
+  /** Epoch ms since when it is not running (for the removal age). */
+  stoppedAt?: number;
   /** Why it last stopped or failed: `idle`, `api`, `exited with code 137`, … */
   reason?: string;
   /** Latest spawn progress, while a spawn is in flight. */
@@ -96,7 +99,7 @@ export class WorkspaceManager extends EventEmitter {
   }
 
   /** Activity by the student (a request, a WebSocket data frame). */
-  touch(user: string, kind: string, at = new Date()): void {
+  touch(user: string, kind: string, at = Date.now()): void {
     const ws = this.workspaces.get(user);
     if (!ws) return;
     ws.lastActivity = at;
@@ -128,15 +131,34 @@ export class WorkspaceManager extends EventEmitter {
   /** Reads what the engine holds, so a restarted gateway serves running workspaces at once. */
   async reconcile(): Promise<WorkspaceInfo[]> {
     const infos = await this.runtime.list();
+    const listed = new Set(infos.map((info) => info.user));
+    for (const ws of this.workspaces.values()) {
+      // Gone from the engine behind the gateway's back (removed by hand).
+      if (!listed.has(ws.user) && !ws.pending && ws.state !== 'absent') {
+        this.markDown(ws, 'absent', 'removed outside the gateway');
+        ws.confirmed = true;
+      }
+    }
     for (const info of infos) {
       const ws = this.record(info.user);
       if (ws.pending) continue;
       this.apply(ws, info);
       ws.confirmed = true;
       // Idle clocks start now for what was running before the restart.
-      if (info.state === 'running') ws.lastActivity ??= new Date();
+      if (info.state === 'running') ws.lastActivity ??= Date.now();
     }
     return infos;
+  }
+
+  /** Asks the engine about one workspace (e.g. when it stopped, which listing does not tell). */
+  async refresh(user: string): Promise<Workspace> {
+    const ws = this.record(user);
+    const info = await this.runtime.inspect(user);
+    if (!ws.pending) {
+      this.apply(ws, info);
+      ws.confirmed = true;
+    }
+    return ws;
   }
 
   /** Follows the engine's events until `signal` aborts. */
@@ -151,7 +173,8 @@ export class WorkspaceManager extends EventEmitter {
     this.logger.info({ user: event.user, event: event.kind, reason: event.reason }, 'workspace changed in the engine');
     const state = event.kind === 'removed' ? 'absent' : event.kind === 'died' ? 'error' : 'stopped';
     this.markDown(ws, state, event.reason ?? event.kind);
-    ws.confirmed = true;
+    // After a crash the engine's inspection knows more (an out-of-memory kill, not just "137").
+    ws.confirmed = event.kind !== 'died';
   }
 
   private async bringUp(ws: Workspace, wake: boolean): Promise<Endpoint> {
@@ -209,7 +232,9 @@ export class WorkspaceManager extends EventEmitter {
     this.apply(ws, info);
     ws.confirmed = true;
     ws.progress = { phase: 'ready', message: 'Ready' };
-    ws.lastActivity ??= new Date();
+    // Starting counts as activity, or a woken workspace would look idle since its last stop.
+    ws.lastActivity = Date.now();
+    ws.lastActivityKind = 'start';
     return endpoint;
   }
 
@@ -222,15 +247,18 @@ export class WorkspaceManager extends EventEmitter {
   }
 
   private apply(ws: Workspace, info: WorkspaceInfo): void {
+    if (info.state === 'running') ws.stoppedAt = undefined;
+    else if (ws.state === 'running' || ws.stoppedAt === undefined) ws.stoppedAt = info.finishedAt?.getTime() ?? ws.stoppedAt;
     ws.state = info.state;
     ws.id = info.id;
     ws.endpoint = info.state === 'running' ? info.endpoint : undefined;
-    ws.startedAt = info.startedAt;
+    ws.startedAt = info.startedAt ?? ws.startedAt;
     if (info.reason) ws.reason = info.reason;
   }
 
   private markDown(ws: Workspace, state: WorkspaceState, reason: string): void {
     const wasRunning = ws.state === 'running';
+    if (wasRunning || ws.stoppedAt === undefined) ws.stoppedAt = Date.now();
     ws.state = state;
     ws.endpoint = undefined;
     ws.reason = reason;

@@ -1,10 +1,13 @@
-import { rm, stat } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile as readHostFile, rm, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DockerRuntime, LABEL } from '../../src/runtimes/docker.js';
 import type { RuntimeEvent, SpawnProgress, WorkspaceInfo } from '../../src/runtimes/runtime.js';
+import { collect, listEntries, makeTar } from '../support/archive.js';
 import { cleanupInstance, demoImage, dockerCli, dockerRuntimeSettings, engine, requireEngine, uniqueInstance } from '../support/engine.js';
 
 const logger = pino({ level: 'silent' });
@@ -80,6 +83,26 @@ async function until<T>(what: string, check: () => T | undefined, timeoutMs = 10
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Runs a node script inside a running container (the image has node but no shell). */
+async function nodeIn(containerId: string, script: string): Promise<string> {
+  const result = await dockerCli(['exec', containerId, '/usr/local/bin/node', '-e', script], { timeoutMs: 30_000 });
+  if (result.code !== 0) throw new Error(`exec failed (${result.code}): ${result.stderr.trim()}`);
+  return result.stdout.trim();
+}
+
+/** Every entry of the workspace folder as seen inside the container: type, mode, owner, and content hash or link target. */
+async function manifestIn(containerId: string): Promise<Record<string, string>> {
+  const script =
+    `const fs=require('fs'),path=require('path'),crypto=require('crypto');const out={};` +
+    `const describe=(f,s)=>{const m=(s.mode&0o7777).toString(8),o=s.uid+':'+s.gid;` +
+    `if(s.isSymbolicLink())return 'link '+fs.readlinkSync(f)+' '+o;if(s.isDirectory())return 'dir '+m+' '+o;` +
+    `return 'file '+m+' '+o+' '+crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex')};` +
+    `const walk=(d,pre)=>{for(const n of fs.readdirSync(d).sort()){const f=path.join(d,n),s=fs.lstatSync(f);` +
+    `out[pre+n]=describe(f,s);if(s.isDirectory())walk(f,pre+n+'/')}};` +
+    `const root='/home/coder/project';out['.']=describe(root,fs.lstatSync(root));walk(root,'');console.log(JSON.stringify(out))`;
+  return JSON.parse(await nodeIn(containerId, script)) as Record<string, string>;
 }
 
 async function containersOf(user?: string): Promise<Docker.ContainerInfo[]> {
@@ -309,7 +332,16 @@ describe('DockerRuntime on a real engine', () => {
       docker: new Docker({ socketPath: `/nonexistent/${instance}/docker.sock` }),
       logger,
     });
-    for (const call of [() => gone.ping(), () => gone.inspect('alice'), () => gone.start('alice'), () => gone.list(), () => gone.stop('alice'), () => gone.remove('alice', { volume: true })]) {
+    for (const call of [
+      () => gone.ping(),
+      () => gone.inspect('alice'),
+      () => gone.start('alice'),
+      () => gone.list(),
+      () => gone.stop('alice'),
+      () => gone.remove('alice', { volume: true }),
+      () => gone.backup('alice'),
+      () => gone.restore('alice', Readable.from([makeTar([{ path: 'a.txt', body: 'a' }])])),
+    ]) {
       await expect(call()).rejects.toMatchObject({ name: 'EngineUnavailableError', code: 'engine_unavailable', status: 503 });
     }
     const abort = new AbortController();
@@ -317,5 +349,123 @@ describe('DockerRuntime on a real engine', () => {
     const events: RuntimeEvent[] = [];
     for await (const event of gone.events(abort.signal)) events.push(event);
     expect(events).toEqual([]);
+  });
+});
+
+describe('backup and restore', () => {
+  const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+  const blob = randomBytes(200 * 1024);
+  /** gina's files as her running workspace saw them before the backup. */
+  let original: Record<string, string>;
+  let archive: Buffer;
+
+  it('backs up a stopped workspace as a tar whose entries are relative to the workspace folder', async () => {
+    const gina = await runtime.start('gina');
+    await putFile(gina, 'notes.txt', 'plain text\n');
+    const { host, port } = endpointOf(gina);
+    const put = await fetch(`http://${host}:${port}/__file?name=blob.bin`, { method: 'PUT', body: blob });
+    expect(put.status).toBe(201);
+    await nodeIn(
+      gina.id!,
+      `const fs=require('fs');process.chdir('/home/coder/project');` +
+        `fs.mkdirSync('src/lib/deep',{recursive:true});fs.writeFileSync('src/lib/deep/mod.js','export const x = 1;\\n');` +
+        `fs.writeFileSync('run.sh','#!/bin/sh\\necho hi\\n');fs.chmodSync('run.sh',0o755);` +
+        `fs.writeFileSync('private.txt','secret');fs.chmodSync('private.txt',0o600);` +
+        `fs.chmodSync('src/lib',0o750);fs.mkdirSync('empty');fs.symlinkSync('src/lib/deep/mod.js','mod-link')`,
+    );
+    original = await manifestIn(gina.id!);
+    expect(original['blob.bin']).toBe(`file 644 1000:1000 ${sha256(blob)}`);
+    expect(original['run.sh']).toMatch(/^file 755 1000:1000 /);
+    expect(original['notes.txt']).toBe(`file 644 1000:1000 ${sha256('plain text\n')}`);
+    expect(Object.keys(original)).toHaveLength(11);
+    await runtime.stop('gina');
+    expect((await runtime.inspect('gina')).state).toBe('stopped');
+
+    archive = await collect(await runtime.backup('gina'));
+    const entries = await listEntries(archive);
+    const paths = entries.map((e) => e.path);
+    expect(paths).toContain('./');
+    expect(paths).toEqual(
+      expect.arrayContaining(['./notes.txt', './blob.bin', './run.sh', './private.txt', './src/lib/deep/mod.js', './empty/', './mod-link']),
+    );
+    for (const entry of entries) {
+      expect(entry.path.startsWith('./')).toBe(true);
+      expect(entry.path).not.toMatch(/^\/|(^|\/)project\/|(^|\/)\.\.(\/|$)/);
+      expect(entry.uid).toBe(1000);
+    }
+    expect(entries.find((e) => e.path === './run.sh')?.mode).toBe(0o755);
+    expect(entries.find((e) => e.path === './blob.bin')?.size).toBe(200 * 1024);
+  });
+
+  it('restores into another user who had nothing: same files, contents, modes, owned by the workspace user', async () => {
+    expect((await runtime.inspect('hank')).state).toBe('absent');
+    await runtime.restore('hank', Readable.from([archive]));
+    // Restoring created the workspace (and its volume) without starting it.
+    expect((await runtime.inspect('hank')).state).toBe('stopped');
+    const hank = await runtime.start('hank');
+    expect(await manifestIn(hank.id!)).toEqual(original);
+    expect(await readFile(hank, 'notes.txt')).toEqual({ status: 200, text: 'plain text\n' });
+  });
+
+  it('restores into a stopped workspace: archive files overwrite, others stay, foreign owners become the workspace user', async () => {
+    await runtime.stop('hank');
+    const foreign = makeTar([
+      { path: 'notes.txt', body: 'replaced', uid: 0, gid: 0 },
+      // No folder entries: the folders must not end up root's.
+      { path: 'imported/from/elsewhere.txt', body: 'foreign', uid: 4321, gid: 4321, mode: 0o640 },
+      { path: '../escaped.txt', body: 'outside' },
+      { path: 'setuid', body: 'x', mode: 0o4755, uid: 0, gid: 0 },
+    ]);
+    await runtime.restore('hank', Readable.from([foreign]));
+    expect((await runtime.inspect('hank')).state).toBe('stopped');
+    const hank = await runtime.start('hank');
+    const after = await manifestIn(hank.id!);
+    expect(after['notes.txt']).toBe(`file 644 1000:1000 ${sha256('replaced')}`);
+    expect(after['imported']).toBe('dir 755 1000:1000');
+    expect(after['imported/from']).toBe('dir 755 1000:1000');
+    expect(after['imported/from/elsewhere.txt']).toBe(`file 640 1000:1000 ${sha256('foreign')}`);
+    expect(after['setuid']).toBe(`file 755 1000:1000 ${sha256('x')}`);
+    for (const [path, line] of Object.entries(original)) if (path !== 'notes.txt') expect(after[path]).toBe(line);
+    expect(await nodeIn(hank.id!, `console.log(require('fs').existsSync('/home/coder/escaped.txt'))`)).toBe('false');
+    // The workspace user can write into restored folders.
+    await nodeIn(hank.id!, `require('fs').writeFileSync('/home/coder/project/imported/from/mine.txt','ok')`);
+  });
+
+  it('backs up a user whose container was removed but whose volume is kept, without starting anything', async () => {
+    await runtime.remove('gina');
+    expect((await runtime.inspect('gina')).state).toBe('absent');
+    const again = await listEntries(await collect(await runtime.backup('gina')));
+    expect(again.map((e) => e.path).sort()).toEqual((await listEntries(archive)).map((e) => e.path).sort());
+    expect((await runtime.inspect('gina')).state).toBe('stopped');
+    const c = await engine().getContainer(`${prefix}gina`).inspect();
+    expect(c.Config.Labels).toMatchObject({ [LABEL.instance]: instance, [LABEL.user]: 'gina' });
+    expect(c.HostConfig.Memory).toBe(256 * 1024 * 1024);
+  });
+
+  it('answers NotFoundError for a user with no workspace data, and BadRequestError for a body that is not a tar', async () => {
+    await expect(runtime.backup('ivy')).rejects.toMatchObject({ name: 'NotFoundError', code: 'no_workspace', status: 404 });
+    expect(await containersOf('ivy')).toHaveLength(0);
+    await expect(engine().getVolume(`${prefix}ivy_data`).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(runtime.restore('gina', Readable.from([Buffer.from('not a tar archive')]))).rejects.toMatchObject({
+      name: 'BadRequestError',
+      code: 'bad_archive',
+    });
+  });
+
+  it('with storage=bind, backs up and restores the host folder with the workspace owner', async () => {
+    const bindRoot = `/tmp/wgtest_${instance}_backup`;
+    try {
+      const bound = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image, storage: 'bind', bind_root: bindRoot }), logger });
+      await expect(bound.backup('jack')).rejects.toMatchObject({ code: 'no_workspace' });
+      await bound.restore('jack', Readable.from([archive]));
+      expect((await bound.inspect('jack')).state).toBe('absent');
+      expect(await stat(`${bindRoot}/jack/run.sh`)).toMatchObject({ uid: 1000, gid: 1000, mode: 0o100755 });
+      expect(await stat(`${bindRoot}/jack/src/lib`)).toMatchObject({ uid: 1000, mode: 0o40750 });
+      expect(sha256(await readHostFile(`${bindRoot}/jack/blob.bin`))).toBe(sha256(blob));
+      const entries = await listEntries(await collect(await bound.backup('jack')));
+      expect(entries.map((e) => e.path).sort()).toEqual((await listEntries(archive)).map((e) => e.path).sort());
+    } finally {
+      await rm(bindRoot, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,6 @@
 import { EventEmitter, on } from 'node:events';
+import type { Readable } from 'node:stream';
+import { NotFoundError } from '../../src/errors.js';
 import type { Endpoint, ProgressListener, Runtime, RuntimeEvent, WorkspaceInfo } from '../../src/runtimes/runtime.js';
 
 /**
@@ -44,6 +46,16 @@ export class FakeRuntime implements Runtime {
     this.calls.remove++;
     this.check();
     this.workspaces.delete(user);
+  }
+
+  async backup(): Promise<Readable> {
+    this.check();
+    throw new NotFoundError('This user has no workspace data.', 'no_workspace');
+  }
+
+  async restore(_user: string, archive: Readable): Promise<void> {
+    this.check();
+    archive.resume();
   }
 
   async list(): Promise<WorkspaceInfo[]> {
