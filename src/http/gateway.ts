@@ -52,6 +52,8 @@ export class Gateway {
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const ctx: RequestContext = { id: requestId(req) };
     const started = performance.now();
+    // Taken now: forwarding rewrites req.url to the workspace's own path.
+    const path = pathOnly(req.url);
     this.serve(req, res, ctx).catch((err: unknown) => this.fail(req, res, ctx, asGatewayError(err), err));
     res.once('finish', () => {
       if (res.statusCode >= 400 || this.deps.logger.isLevelEnabled('debug')) {
@@ -59,7 +61,7 @@ export class Gateway {
           reqId: ctx.id,
           user: ctx.identity?.user,
           method: req.method,
-          path: pathOnly(req.url),
+          path,
           status: res.statusCode,
           ms: Math.round(performance.now() - started),
         }, 'request');

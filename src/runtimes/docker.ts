@@ -61,15 +61,18 @@ const ARCHIVE_UPLOAD_TIMEOUT_MS = 30 * 60_000;
 /** Docker's "never happened" timestamp in StartedAt/FinishedAt. */
 const ZERO_DATE_PREFIX = '0001-01-01';
 
-/** A request the engine answered with an error status; `status` lets callers treat 404/304/409 as outcomes. */
-export class DockerEngineError extends Error {
+/**
+ * A request the engine answered with an error status; `engineStatus` lets
+ * callers treat 404/304/409 as outcomes. Unexpected ones reach the client as
+ * 502 with the engine's words, never as a bare 500.
+ */
+export class DockerEngineError extends GatewayError {
   constructor(
-    readonly status: number,
+    readonly engineStatus: number,
     readonly engineMessage: string,
     what: string,
   ) {
-    super(`${what}: the engine answered ${status}: ${engineMessage}`);
-    this.name = 'DockerEngineError';
+    super('engine_error', 502, `The workspace engine refused to ${what}: ${engineMessage}`);
   }
 }
 
@@ -106,7 +109,7 @@ function errorField(err: unknown, key: string): unknown {
  * an HTTP status is the engine's own answer, kept with its message.
  */
 function toEngineError(what: string, err: unknown): Error {
-  if (err instanceof GatewayError || err instanceof DockerEngineError) return err;
+  if (err instanceof GatewayError) return err;
   const status = errorField(err, 'statusCode');
   if (typeof status === 'number') {
     const json = errorField(err, 'json');
@@ -128,7 +131,7 @@ function toEngineError(what: string, err: unknown): Error {
   return err instanceof Error ? err : new Error(`${what}: ${message}`);
 }
 
-const statusOf = (err: unknown): number | undefined => (err instanceof DockerEngineError ? err.status : undefined);
+const statusOf = (err: unknown): number | undefined => (err instanceof DockerEngineError ? err.engineStatus : undefined);
 
 type Outcome = { state: WorkspaceState; reason?: string };
 

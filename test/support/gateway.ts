@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import WebSocket from 'ws';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -22,7 +22,7 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(env: Record<string, string> = {}, runtime?: Runtime): Promise<TestGateway> {
+export async function startGateway(env: Record<string, string> = {}, runtime?: Runtime, logger?: Logger): Promise<TestGateway> {
   const config = loadConfig({
     env: {
       GATEWAY_HOST: '127.0.0.1',
@@ -34,8 +34,7 @@ export async function startGateway(env: Record<string, string> = {}, runtime?: R
       ...env,
     },
   });
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const app = createApp({ config, logger, runtime });
+  const app = createApp({ config, logger: logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), runtime });
   const address = await app.listen();
   return {
     app,
