@@ -47,6 +47,7 @@ export function createApp({ config, logger = createLogger(config.log_level), run
     spawnTimeoutMs: config.spawn_timeout,
     maxRunning: config.max_running,
     maxConcurrentSpawns: config.max_concurrent_spawns,
+    evictIdleAfterMs: config.evict_idle_after,
     logger,
     onSpawn: (outcome, seconds) => {
       metrics.spawns.inc({ outcome });
@@ -85,6 +86,7 @@ export function createApp({ config, logger = createLogger(config.log_level), run
     policy: { publicUrl: config.public_url, allowedOrigins: config.allowed_origins },
     cookieName: config.cookie_name,
     archiveDir: config.archive_dir,
+    progressLimitMs: config.spawn_timeout + 10_000,
     logger,
   });
   const gateway = new Gateway({ config, authenticate, manager, proxy, runtime, metrics, logger, api });

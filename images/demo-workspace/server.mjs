@@ -90,5 +90,6 @@ server.on('upgrade', (req, socket, head) => {
 });
 
 server.keepAliveTimeout = 65_000;
-server.listen(port, host, () => console.log(`demo workspace of ${user} listening on ${host}:${port}`));
+// START_DELAY_MS plays an editor that takes a while to boot (code-server takes seconds).
+setTimeout(() => server.listen(port, host, () => console.log(`demo workspace of ${user} listening on ${host}:${port}`)), Number(process.env.START_DELAY_MS ?? 0));
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));

@@ -15,6 +15,7 @@ import type { Runtime } from '../runtimes/runtime.js';
 import type { Workspace, WorkspaceManager } from '../workspaces/manager.js';
 import { archiveWorkspace } from './archive.js';
 import { refuseCrossSite } from './cross-site.js';
+import { streamProgress } from './progress-stream.js';
 
 export interface WorkspaceApiOptions {
   manager: WorkspaceManager;
@@ -23,6 +24,8 @@ export interface WorkspaceApiOptions {
   policy: OriginPolicy;
   cookieName: string;
   archiveDir?: string;
+  /** How long a progress stream stays open at most. */
+  progressLimitMs: number;
   logger: Logger;
 }
 
@@ -107,6 +110,9 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
         only('POST');
         await manager.stop(user, identity.user === user ? 'stopped by the user' : `stopped by admin ${identity.user}`);
         return sendJson(res, 200, describe(req, user, manager.get(user)));
+      case 'progress':
+        only('GET');
+        return streamProgress(res, manager, user, options.progressLimitMs);
       case 'backup':
         only('GET', 'PUT');
         return method === 'GET' ? backup(res, user) : restore(req, res, user, identity);

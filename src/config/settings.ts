@@ -107,6 +107,7 @@ export const settings = {
   spawn_timeout: { help: 'How long to wait for a workspace to answer after start.', default: '60s', schema: duration() },
   proxy_timeout: { help: 'How long to wait for a running workspace to answer a request.', default: '120s', schema: duration() },
   max_running: { help: 'Running workspaces at most (0 = unlimited).', default: '0', schema: int(0, 1_000_000) },
+  evict_idle_after: { help: 'When max_running is reached, stop the least recently active workspace unused this long to make room (unset: refuse with "full").', schema: duration() },
   max_concurrent_spawns: { help: 'Spawns in flight at once; more wait in order.', default: '8', schema: int(1, 10_000) },
 
   archive_dir: { help: 'Folder where a workspace\'s files are archived (tar.gz) before an admin deletes its volume.', schema: text() },

@@ -16,6 +16,7 @@ import { errorPage, PAGE_HEADERS } from './pages.js';
 import { originAllowed, publicOrigin, requestProto, type OriginPolicy } from './origin.js';
 import { asGatewayError, redirect, rejectUpgrade, sendError, sendJson } from './respond.js';
 import { route, WORKSPACE_PREFIX, type Route } from './route.js';
+import { startingPage } from './starting-page.js';
 
 export interface RequestContext {
   id: string;
@@ -36,6 +37,22 @@ export interface GatewayDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+/** A wake that is ready this fast goes straight to the editor, without a starting page flashing by. */
+const PAGE_GRACE_MS = 400;
+
+/** The endpoint if the spawn is ready within `ms`; its failures within `ms` are thrown. */
+async function readyWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((ok) => {
+    timer = setTimeout(() => ok(undefined), ms);
+  });
+  promise.catch(() => {});
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * The request path, in a fixed order: route → authenticate → authorize →
@@ -108,7 +125,13 @@ export class Gateway {
       case 'workspace': {
         await this.authorize(req, ctx, r.user);
         const manager = this.deps.manager;
-        const endpoint = manager.endpointOf(r.user) ?? (await manager.ensure(r.user, { wake: isPageLoad(req.headers) }));
+        let endpoint = manager.endpointOf(r.user);
+        if (!endpoint && isPageLoad(req.headers)) {
+          endpoint = await readyWithin(manager.ensure(r.user, { wake: true }), PAGE_GRACE_MS);
+          // Not ready in a blink: the browser gets the starting page, which follows the spawn.
+          if (!endpoint) return this.sendStartingPage(res, r.user);
+        }
+        endpoint ??= await manager.ensure(r.user, { wake: false });
         manager.touch(r.user, 'request');
         prepareForward(req, this.forwardContext(req, ctx, r));
         this.deps.metrics.proxied.inc();
@@ -129,6 +152,13 @@ export class Gateway {
     if (socket.destroyed) return;
     prepareForward(req, this.forwardContext(req, ctx, r));
     this.deps.proxy.ws(req, socket, head, r.user, endpoint);
+  }
+
+  private sendStartingPage(res: ServerResponse, user: string): void {
+    const { html, headers } = startingPage(user, `/api/workspaces/${user}/progress`, this.deps.manager.get(user)?.progress);
+    // Tells scripts and tests what this 200 is; the page itself needs no header.
+    res.writeHead(200, { ...headers, 'x-workspace-status': 'starting', 'content-length': Buffer.byteLength(html) });
+    res.end(html);
   }
 
   private forwardContext(req: IncomingMessage, ctx: RequestContext, r: Extract<Route, { kind: 'workspace' }>) {

@@ -34,6 +34,8 @@ export type SpawnPhase = 'queued' | 'creating' | 'starting' | 'waiting' | 'ready
 export interface SpawnProgress {
   phase: SpawnPhase;
   message: string;
+  /** Place in the spawn queue while `queued` (1 = next). */
+  position?: number;
 }
 
 export type ProgressListener = (event: SpawnProgress) => void;

@@ -26,6 +26,8 @@ export interface Workspace {
   reason?: string;
   /** Latest spawn progress, while a spawn is in flight. */
   progress?: SpawnProgress;
+  /** Why the gateway is stopping it right now; the engine's own stop event then carries this reason. */
+  stopping?: string;
   /** The one spawn or wake in flight; every concurrent request awaits it. */
   pending?: Promise<Endpoint>;
 }
@@ -35,6 +37,8 @@ export interface WorkspaceManagerOptions {
   spawnTimeoutMs: number;
   maxRunning: number;
   maxConcurrentSpawns: number;
+  /** When full, stop the least recently active workspace idle this long (unset: never). */
+  evictIdleAfterMs?: number;
   logger: Logger;
   /** Hooks for metrics; kept as callbacks so this module does not know Prometheus. */
   onSpawn?: (outcome: 'ok' | 'failed', seconds: number) => void;
@@ -52,7 +56,7 @@ export interface EnsureOptions {
  *
  * Emits `stopping` (user, reason) before the gateway stops a workspace and
  * `down` (user, reason) when one stopped running, so open WebSockets can be
- * closed.
+ * closed; `progress` (user, progress) while a spawn moves on.
  */
 export class WorkspaceManager extends EventEmitter {
   private readonly workspaces = new Map<string, Workspace>();
@@ -62,6 +66,8 @@ export class WorkspaceManager extends EventEmitter {
 
   constructor(private readonly options: WorkspaceManagerOptions) {
     super();
+    // Every open starting page listens for progress.
+    this.setMaxListeners(0);
     this.runtime = options.runtime;
     this.logger = options.logger;
     this.queue = new SpawnQueue(options.maxConcurrentSpawns);
@@ -115,8 +121,13 @@ export class WorkspaceManager extends EventEmitter {
   async stop(user: string, reason: string): Promise<void> {
     // Tabs hear why before the editor goes, instead of a bare connection loss.
     this.emit('stopping', user, reason);
-    await this.runtime.stop(user);
     const ws = this.record(user);
+    ws.stopping = reason;
+    try {
+      await this.runtime.stop(user);
+    } finally {
+      ws.stopping = undefined;
+    }
     this.markDown(ws, 'stopped', reason);
     ws.confirmed = true;
   }
@@ -171,6 +182,14 @@ export class WorkspaceManager extends EventEmitter {
     // A spawn in flight decides the state itself; news about a replaced instance is stale.
     if (!ws || ws.pending || (event.id && ws.id && event.id !== ws.id)) return;
     this.logger.info({ user: event.user, event: event.kind, reason: event.reason }, 'workspace changed in the engine');
+    // Already down (our own stop finished before the engine's news of it arrived): keep our reason.
+    if (ws.state !== 'running' && event.kind !== 'removed') return;
+    if (ws.stopping && event.kind !== 'removed') {
+      // Our own stop (a kill after the grace period included): stopped, for our reason.
+      this.markDown(ws, 'stopped', ws.stopping);
+      ws.confirmed = true;
+      return;
+    }
     const state = event.kind === 'removed' ? 'absent' : event.kind === 'died' ? 'error' : 'stopped';
     this.markDown(ws, state, event.reason ?? event.kind);
     // After a crash the engine's inspection knows more (an out-of-memory kill, not just "137").
@@ -186,10 +205,10 @@ export class WorkspaceManager extends EventEmitter {
     this.apply(ws, info);
     ws.confirmed = true;
     if (!wake) throw new WorkspaceNotRunningError(ws.user);
-    this.checkCapacity(ws.user);
+    await this.makeRoom(ws.user);
     return this.queue.run(
       () => this.spawn(ws),
-      (position) => (ws.progress = { phase: 'queued', message: `Waiting for a free slot (position ${position})` }),
+      (position) => this.progress(ws, { phase: 'queued', message: `Waiting for a free slot: ${position} ahead of you in line`, position }),
     );
   }
 
@@ -198,7 +217,7 @@ export class WorkspaceManager extends EventEmitter {
     const deadline = began + this.options.spawnTimeoutMs;
     ws.state = 'creating';
     try {
-      const info = await this.runtime.start(ws.user, (progress) => (ws.progress = progress));
+      const info = await this.runtime.start(ws.user, (progress) => this.progress(ws, progress));
       const endpoint = await this.untilAnswering(ws, info, deadline);
       this.options.onSpawn?.('ok', (Date.now() - began) / 1000);
       this.logger.info({ user: ws.user, ms: Date.now() - began }, 'workspace ready');
@@ -206,7 +225,7 @@ export class WorkspaceManager extends EventEmitter {
     } catch (err) {
       this.options.onSpawn?.('failed', (Date.now() - began) / 1000);
       const reason = err instanceof GatewayError ? err.message : String(err);
-      ws.progress = { phase: 'failed', message: reason };
+      this.progress(ws, { phase: 'failed', message: reason });
       if (ws.state === 'creating') {
         ws.state = 'error';
         ws.reason = reason;
@@ -220,7 +239,7 @@ export class WorkspaceManager extends EventEmitter {
   private async untilAnswering(ws: Workspace, info: WorkspaceInfo, deadline: number): Promise<Endpoint> {
     const endpoint = info.endpoint;
     if (!endpoint) throw new SpawnFailedError('the engine reported no address for the workspace');
-    ws.progress = { phase: 'waiting', message: 'Waiting for the editor to answer' };
+    this.progress(ws, { phase: 'waiting', message: 'Waiting for the editor to answer' });
     if (!(await waitUntilAnswering(endpoint, deadline))) {
       const now = await this.runtime.inspect(ws.user);
       if (now.state !== 'running') {
@@ -231,19 +250,45 @@ export class WorkspaceManager extends EventEmitter {
     }
     this.apply(ws, info);
     ws.confirmed = true;
-    ws.progress = { phase: 'ready', message: 'Ready' };
+    this.progress(ws, { phase: 'ready', message: 'Ready' });
     // Starting counts as activity, or a woken workspace would look idle since its last stop.
     ws.lastActivity = Date.now();
     ws.lastActivityKind = 'start';
     return endpoint;
   }
 
-  private checkCapacity(user: string): void {
+  /** Progress goes to the starting page as it happens (`progress` event: user, progress). */
+  private progress(ws: Workspace, progress: SpawnProgress): void {
+    ws.progress = progress;
+    this.emit('progress', ws.user, progress);
+  }
+
+  /**
+   * Beyond `maxRunning`, the least recently active workspace that sat unused
+   * for `evictIdleAfterMs` is stopped to make room, if that is configured;
+   * otherwise the spawn is refused with a clear "full" answer.
+   */
+  private async makeRoom(user: string): Promise<void> {
     const max = this.options.maxRunning;
     if (max <= 0) return;
     let busy = 0;
-    for (const ws of this.workspaces.values()) if (ws.user !== user && (ws.state === 'running' || ws.pending)) busy++;
-    if (busy >= max) throw new CapacityError();
+    let victim: Workspace | undefined;
+    for (const ws of this.workspaces.values()) {
+      if (ws.user === user || !(ws.state === 'running' || ws.pending)) continue;
+      busy++;
+      if (ws.state === 'running' && !ws.pending && (victim === undefined || (ws.lastActivity ?? 0) < (victim.lastActivity ?? 0))) victim = ws;
+    }
+    if (busy < max) return;
+    const evictAfter = this.options.evictIdleAfterMs;
+    if (victim && evictAfter !== undefined && Date.now() - (victim.lastActivity ?? 0) >= evictAfter) {
+      this.logger.info({ user: victim.user, for: user }, 'stopping the least recently active workspace to make room');
+      // Counted as stopped at once, so a second spawn arriving now picks another victim or waits.
+      this.emit('stopping', victim.user, 'stopped to make room');
+      this.markDown(victim, 'stopped', 'stopped to make room');
+      await this.runtime.stop(victim.user);
+      return;
+    }
+    throw new CapacityError(`All ${max} workspace places are in use right now. Try again in a few minutes; it does not help to reload quickly.`);
   }
 
   private apply(ws: Workspace, info: WorkspaceInfo): void {

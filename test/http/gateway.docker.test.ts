@@ -11,7 +11,7 @@ import { cleanupInstance, demoImage, ENGINE_SOCKET, requireEngine, uniqueInstanc
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
 import { gatewayContract } from '../support/gateway-contract.js';
 import { pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
-import { call } from '../support/http.js';
+import { call, visit } from '../support/http.js';
 
 const scope = uniqueInstance('gateway-docker');
 let image = '';
@@ -76,7 +76,7 @@ describe('gateway on the real engine', () => {
 
   it('starts a stopped workspace again on a page load: same container, same files', async () => {
     const jwt = await token('carol');
-    const first = await call(`${gw.url}/ws/carol/__file?name=notes.txt`, { method: 'PUT', headers: pageLoad(jwt), body: 'my notes' });
+    const first = await visit(`${gw.url}/ws/carol/__file?name=notes.txt`, { method: 'PUT', headers: pageLoad(jwt), body: 'my notes' });
     expect(first.status).toBe(201);
     const [before] = await containersOf(own.instance, 'carol');
     await gw.app.manager.stop('carol', 'test');
@@ -84,7 +84,7 @@ describe('gateway on the real engine', () => {
     // A script request does not wake it...
     expect((await call(`${gw.url}/ws/carol/__file?name=notes.txt`, { headers: scriptRequest(jwt) })).status).toBe(503);
     // ...a page load does.
-    const again = await call(`${gw.url}/ws/carol/__file?name=notes.txt`, { headers: pageLoad(jwt) });
+    const again = await visit(`${gw.url}/ws/carol/__file?name=notes.txt`, { headers: pageLoad(jwt) });
     expect(again.status).toBe(200);
     expect(await again.text()).toBe('my notes');
     const [after] = await containersOf(own.instance, 'carol');
@@ -94,11 +94,11 @@ describe('gateway on the real engine', () => {
 
   it('keeps files when the container is removed and re-created', async () => {
     const jwt = await token('dave');
-    expect((await call(`${gw.url}/ws/dave/__file?name=keep.txt`, { method: 'PUT', headers: pageLoad(jwt), body: 'kept' })).status).toBe(201);
+    expect((await visit(`${gw.url}/ws/dave/__file?name=keep.txt`, { method: 'PUT', headers: pageLoad(jwt), body: 'kept' })).status).toBe(201);
     const [before] = await containersOf(own.instance, 'dave');
     await gw.app.manager.remove('dave');
     expect(await containersOf(own.instance, 'dave')).toHaveLength(0);
-    const res = await call(`${gw.url}/ws/dave/__file?name=keep.txt`, { headers: pageLoad(jwt) });
+    const res = await visit(`${gw.url}/ws/dave/__file?name=keep.txt`, { headers: pageLoad(jwt) });
     expect(await res.text()).toBe('kept');
     const [after] = await containersOf(own.instance, 'dave');
     expect(after!.Id).not.toBe(before!.Id);
@@ -106,13 +106,13 @@ describe('gateway on the real engine', () => {
 
   it('re-creates a container removed behind its back on the next page load', async () => {
     const jwt = await token('erin');
-    expect((await call(`${gw.url}/ws/erin/`, { headers: pageLoad(jwt) })).status).toBe(200);
+    expect((await visit(`${gw.url}/ws/erin/`, { headers: pageLoad(jwt) })).status).toBe(200);
     const [c] = await containersOf(own.instance, 'erin');
     await new Docker({ socketPath: ENGINE_SOCKET }).getContainer(c!.Id).remove({ force: true });
     // The engine's destroy event (or the refused connection) tells the gateway; the page load brings it back.
     let status = 0;
     for (let i = 0; i < 20 && status !== 200; i++) {
-      status = (await call(`${gw.url}/ws/erin/__echo`, { headers: pageLoad(jwt) })).status;
+      status = (await visit(`${gw.url}/ws/erin/__echo`, { headers: pageLoad(jwt) })).status;
       if (status !== 200) await new Promise((r) => setTimeout(r, 100));
     }
     expect(status).toBe(200);
@@ -133,12 +133,12 @@ describe('gateway on the real engine', () => {
       const ready = await call(`${doorGw.url}/readyz`, { headers: { accept: 'application/json' } });
       expect(ready.status).toBe(503);
       expect((await ready.json()).error).toBe('engine_unavailable');
-      const res = await call(`${doorGw.url}/ws/frank/`, { headers: pageLoad(jwt, { accept: 'text/html,application/json' }) });
+      const res = await visit(`${doorGw.url}/ws/frank/`, { headers: pageLoad(jwt, { accept: 'text/html,application/json' }) });
       expect(res.status).toBe(503);
       expect((await res.json()).error).toBe('engine_unavailable');
       expect((await call(`${doorGw.url}/healthz`)).status).toBe(200);
       await door.open();
-      const back = await call(`${doorGw.url}/ws/frank/__echo`, { headers: pageLoad(jwt) });
+      const back = await visit(`${doorGw.url}/ws/frank/__echo`, { headers: pageLoad(jwt) });
       expect(back.status).toBe(200);
       expect((await back.json()).user).toBe('frank');
     } finally {

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { openWebSocket, pageLoad, scriptRequest, SECRET, startGateway, token, type TestGateway } from '../support/gateway.js';
-import { call } from '../support/http.js';
+import { call, visit } from '../support/http.js';
 
 describe('logs and metrics', () => {
   let gw: TestGateway;
@@ -22,11 +22,11 @@ describe('logs and metrics', () => {
   it('logs JSON lines with the request id and the user, and never a token or the secret', async () => {
     const jwt = await token('logan');
     const expired = await token('logan', { expiresIn: Math.floor(Date.now() / 1000) - 60 });
-    const res = await call(`${gw.url}/ws/logan/__echo`, { headers: pageLoad(jwt, { 'x-request-id': 'req-abc-12345' }) });
+    const res = await visit(`${gw.url}/ws/logan/__echo`, { headers: pageLoad(jwt, { 'x-request-id': 'req-abc-12345' }) });
     expect(res.status).toBe(200);
     // The request id travels to the workspace too.
     expect((await res.json()).headers['x-request-id']).toBe('req-abc-12345');
-    await call(`${gw.url}/ws/other/`, { headers: pageLoad(jwt) });
+    await visit(`${gw.url}/ws/other/`, { headers: pageLoad(jwt) });
     await call(`${gw.url}/ws/logan/`, { headers: { authorization: `Bearer ${expired}`, accept: 'application/json' } });
     await call(`${gw.url}/ws/logan/`, { headers: { cookie: `workspace_token=${jwt}.tampered`, accept: 'application/json' } });
     await call(`${gw.url}/ws/logan/__slow?ms=3000`, { headers: scriptRequest(jwt) });
@@ -43,7 +43,7 @@ describe('logs and metrics', () => {
 
   it('exposes Prometheus metrics', async () => {
     const jwt = await token('metric');
-    await call(`${gw.url}/ws/metric/`, { headers: pageLoad(jwt) });
+    await visit(`${gw.url}/ws/metric/`, { headers: pageLoad(jwt) });
     const { socket } = await openWebSocket(`${gw.wsUrl}/ws/metric/socket`, { cookie: `workspace_token=${jwt}` });
     const res = await call(`${gw.url}/metrics`);
     expect(res.status).toBe(200);

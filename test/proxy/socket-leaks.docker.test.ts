@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupInstance, demoImage, dockerCli, requireEngine, uniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
 import { pageLoad, SECRET, token } from '../support/gateway.js';
-import { call } from '../support/http.js';
+import { call, visit } from '../support/http.js';
 
 const scope = uniqueInstance('socket-leaks');
 const STORM_MS = 6000;
@@ -129,7 +129,7 @@ describe('no socket or memory leaks under reconnect storms (gateway in its own p
 
   it(`${CLIENTS} clients reconnecting to a stopped workspace leave descriptors and memory where they were`, async () => {
     const jwt = await token('sleepy');
-    expect((await call(`${base}/ws/sleepy/`, { headers: pageLoad(jwt) })).status).toBe(200);
+    expect((await visit(`${base}/ws/sleepy/`, { headers: pageLoad(jwt) })).status).toBe(200);
     const [container] = await containersOf(scope.instance, 'sleepy');
     expect((await dockerCli(['stop', '-t', '2', container!.Id])).code).toBe(0);
     const url = `${base.replace('http', 'ws')}/ws/sleepy/socket`;
@@ -170,7 +170,7 @@ describe('no socket or memory leaks under reconnect storms (gateway in its own p
 
   it('open WebSockets of a workspace that stops are closed on both sides', async () => {
     const jwt = await token('busy');
-    expect((await call(`${base}/ws/busy/`, { headers: pageLoad(jwt) })).status).toBe(200);
+    expect((await visit(`${base}/ws/busy/`, { headers: pageLoad(jwt) })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 500));
     const fdBefore = fdCount(gateway.pid!);
     const sockets = await Promise.all(

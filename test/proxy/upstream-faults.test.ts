@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeRuntime } from '../support/fake-runtime.js';
 import { openWebSocket, pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
-import { call } from '../support/http.js';
+import { call, visit } from '../support/http.js';
 
 /** A loopback port with nothing listening on it. */
 async function closedPort(): Promise<number> {
@@ -45,11 +45,11 @@ describe('upstream faults', () => {
     const runtime = new FakeRuntime({ host: '127.0.0.1', port: 1 });
     runtime.failWith = new EngineUnavailableError('socket missing');
     gw = await startGateway({}, runtime);
-    const res = await call(`${gw.url}/ws/bob/`, { headers: pageLoad(await token('bob'), { accept: 'application/json' }) });
+    const res = await visit(`${gw.url}/ws/bob/`, { headers: pageLoad(await token('bob'), { accept: 'application/json' }) });
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBeTruthy();
     expect((await res.json()).error).toBe('engine_unavailable');
-    const page = await call(`${gw.url}/ws/bob/`, { headers: pageLoad(await token('bob')) });
+    const page = await visit(`${gw.url}/ws/bob/`, { headers: pageLoad(await token('bob')) });
     expect(page.status).toBe(503);
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(await page.text()).not.toMatch(/at .*\.js:\d+/);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pageLoad, startGateway, token, type TestGateway } from './gateway.js';
-import { call, type CallInit } from './http.js';
+import { call, type CallInit, visit } from './http.js';
 
 export interface ApiHarness {
   env: () => Record<string, string>;
@@ -53,7 +53,7 @@ export function apiContract(name: string, harness: ApiHarness): void {
       expect(cookie).not.toContain('Secure'); // plain http here
       // The cookie it set opens the workspace.
       const jwt = cookie.split(';')[0]!.split('=')[1]!;
-      expect((await call(`${gw.url}/ws/alice/`, { headers: pageLoad(jwt) })).status).toBe(200);
+      expect((await visit(`${gw.url}/ws/alice/`, { headers: pageLoad(jwt) })).status).toBe(200);
     });
 
     it('GET /api/workspaces/me describes the caller\'s workspace', async () => {
@@ -91,7 +91,7 @@ export function apiContract(name: string, harness: ApiHarness): void {
     });
 
     it('backup streams a tar.gz to the owner; restore and delete are for admins; delete archives first', async () => {
-      const put = await call(`${gw.url}/ws/alice/__file?name=essay.txt`, { method: 'PUT', headers: pageLoad(alice), body: 'my essay' });
+      const put = await visit(`${gw.url}/ws/alice/__file?name=essay.txt`, { method: 'PUT', headers: pageLoad(alice), body: 'my essay' });
       expect(put.status).toBe(201);
       expect((await api(gw, 'GET', '/api/workspaces/alice/backup', bob)).status).toBe(403);
       const backup = await api(gw, 'GET', '/api/workspaces/alice/backup', alice);
@@ -103,7 +103,7 @@ export function apiContract(name: string, harness: ApiHarness): void {
       const restore = await api(gw, 'PUT', '/api/workspaces/carol/backup', staff, { body: backup.body, headers: { 'content-type': 'application/gzip' } });
       expect(restore.status).toBe(200);
       const carol = await token('carol');
-      const copy = await call(`${gw.url}/ws/carol/__file?name=essay.txt`, { headers: pageLoad(carol) });
+      const copy = await visit(`${gw.url}/ws/carol/__file?name=essay.txt`, { headers: pageLoad(carol) });
       expect(await copy.text()).toBe('my essay');
       const garbage = await api(gw, 'PUT', '/api/workspaces/carol/backup', staff, { body: 'not a tarball' });
       expect(garbage.status).toBe(400);

@@ -122,3 +122,23 @@ export function dockerRuntimeSettings(
     ...overrides,
   };
 }
+
+/**
+ * The demo image under another tag with START_DELAY_MS set: an editor that
+ * takes a while to answer, so the starting page and the spawn queue show.
+ */
+export async function slowDemoImage(delayMs: number): Promise<string> {
+  const base = await demoImage();
+  const tag = `${base.split(':')[0]}-slow${delayMs}:${base.split(':')[1]}`;
+  if ((await dockerCli(['image', 'inspect', tag])).code === 0) return tag;
+  const created = await dockerCli(['create', base]);
+  if (created.code !== 0) throw new Error(`docker create failed: ${created.stderr}`);
+  const id = created.stdout.trim();
+  try {
+    const committed = await dockerCli(['commit', '--change', `ENV START_DELAY_MS=${delayMs}`, id, tag]);
+    if (committed.code !== 0) throw new Error(`docker commit failed: ${committed.stderr}`);
+  } finally {
+    await dockerCli(['rm', '-f', id]);
+  }
+  return tag;
+}

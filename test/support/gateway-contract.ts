@@ -4,7 +4,7 @@
  * engine (test/http/gateway.docker.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from './http.js';
+import { call, visit } from './http.js';
 import { openWebSocket, pageLoad, roundTrip, scriptRequest, startGateway, token, type TestGateway } from './gateway.js';
 
 export interface ContractHarness {
@@ -36,12 +36,12 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
 
     it('redirects /ws/me to the caller\'s workspace, keeping the rest of the path and the query', async () => {
       const jwt = await token('alice');
-      const res = await call(`${gw.url}/ws/me/some/file.txt?line=3&col=1`, { headers: pageLoad(jwt) });
+      const res = await visit(`${gw.url}/ws/me/some/file.txt?line=3&col=1`, { headers: pageLoad(jwt) });
       expect(res.status).toBe(302);
       expect(res.headers.get('location')).toBe('/ws/alice/some/file.txt?line=3&col=1');
-      const bare = await call(`${gw.url}/ws/me`, { headers: pageLoad(jwt) });
+      const bare = await visit(`${gw.url}/ws/me`, { headers: pageLoad(jwt) });
       expect(bare.headers.get('location')).toBe('/ws/alice/');
-      const numeric = await call(`${gw.url}/ws/me`, { headers: pageLoad(await token(42)) });
+      const numeric = await visit(`${gw.url}/ws/me`, { headers: pageLoad(await token(42)) });
       expect(numeric.headers.get('location')).toBe('/ws/42/');
     });
 
@@ -80,7 +80,7 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
       const jwt = await token('alice');
       const paths = ['/ws/../x/', '/ws/%2e%2e/', '/ws/alice%2Fbob/', '/ws/alice%252Fbob/', '/ws/al%5Cice/', '/ws/al\\ice/', `/ws/${'a'.repeat(64)}/`, '/ws/.hidden/', '/ws/alice/../bob/', '/ws/alice/%2e%2e/bob/', '/ws/%zz/', '/ws/-x/'];
       for (const path of paths) {
-        const res = await call(`${gw.url}${path}`, { headers: pageLoad(jwt) });
+        const res = await visit(`${gw.url}${path}`, { headers: pageLoad(jwt) });
         expect(res.status, path).toBe(400);
       }
       expect(await harness.instancesOf(gw, 'alice')).toBe(0);
@@ -90,7 +90,7 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
     it('creates the workspace on the first page load and forwards without the token', async () => {
       const user = freshUser();
       const jwt = await token(user);
-      const res = await call(`${gw.url}/ws/${user}/__echo?q=1`, {
+      const res = await visit(`${gw.url}/ws/${user}/__echo?q=1`, {
         headers: pageLoad(jwt, {
           cookie: `theme=dark; workspace_token=${jwt}; lang=en`,
           'x-forwarded-for': '6.6.6.6',
@@ -122,7 +122,7 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
     it('spawns once for 20 concurrent first requests', async () => {
       const user = freshUser();
       const jwt = await token(user);
-      const answers = await Promise.all(Array.from({ length: 20 }, () => call(`${gw.url}/ws/${user}/__echo`, { headers: pageLoad(jwt) })));
+      const answers = await Promise.all(Array.from({ length: 20 }, () => visit(`${gw.url}/ws/${user}/__echo`, { headers: pageLoad(jwt) })));
       expect(answers.map((r) => r.status)).toEqual(Array(20).fill(200));
       expect(await harness.instancesOf(gw, user)).toBe(1);
     });
@@ -138,29 +138,29 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
       expect(ws.status).toBe(503);
       expect(ws.headers?.['retry-after']).toBeTruthy();
       expect(await harness.instancesOf(gw, user)).toBe(0);
-      expect((await call(`${gw.url}/ws/${user}/`, { headers: pageLoad(jwt) })).status).toBe(200);
+      expect((await visit(`${gw.url}/ws/${user}/`, { headers: pageLoad(jwt) })).status).toBe(200);
       expect(await harness.instancesOf(gw, user)).toBe(1);
     });
 
     it('keeps users apart: another user\'s token gets 403 over HTTP and WebSocket; admins only when allowed', async () => {
       const owner = freshUser();
       const ownerJwt = await token(owner);
-      expect((await call(`${gw.url}/ws/${owner}/`, { headers: pageLoad(ownerJwt) })).status).toBe(200);
+      expect((await visit(`${gw.url}/ws/${owner}/`, { headers: pageLoad(ownerJwt) })).status).toBe(200);
       const other = await token('mallory');
-      expect((await call(`${gw.url}/ws/${owner}/__echo`, { headers: pageLoad(other) })).status).toBe(403);
+      expect((await visit(`${gw.url}/ws/${owner}/__echo`, { headers: pageLoad(other) })).status).toBe(403);
       const ws = await openWebSocket(`${gw.wsUrl}/ws/${owner}/`, { cookie: `workspace_token=${other}` });
       expect(ws.status).toBe(403);
       const staff = await token('staff1', { claims: { is_staff: true } });
-      expect((await call(`${gw.url}/ws/${owner}/__echo`, { headers: pageLoad(staff) })).status).toBe(403);
-      expect((await call(`${admin.url}/ws/${owner}/__echo`, { headers: pageLoad(staff) })).status).toBe(200);
-      expect((await call(`${admin.url}/ws/${owner}/__echo`, { headers: pageLoad(other) })).status).toBe(403);
+      expect((await visit(`${gw.url}/ws/${owner}/__echo`, { headers: pageLoad(staff) })).status).toBe(403);
+      expect((await visit(`${admin.url}/ws/${owner}/__echo`, { headers: pageLoad(staff) })).status).toBe(200);
+      expect((await visit(`${admin.url}/ws/${owner}/__echo`, { headers: pageLoad(other) })).status).toBe(403);
       expect(await harness.instancesOf(gw, 'mallory')).toBe(0);
     });
 
     it('proxies WebSockets: text, binary and a 1 MiB message; refuses foreign origins', async () => {
       const user = freshUser();
       const jwt = await token(user);
-      expect((await call(`${gw.url}/ws/${user}/`, { headers: pageLoad(jwt) })).status).toBe(200);
+      expect((await visit(`${gw.url}/ws/${user}/`, { headers: pageLoad(jwt) })).status).toBe(200);
       const foreign = await openWebSocket(`${gw.wsUrl}/ws/${user}/`, { cookie: `workspace_token=${jwt}`, origin: 'https://evil.example' });
       expect(foreign.status).toBe(403);
       const { socket } = await openWebSocket(`${gw.wsUrl}/ws/${user}/socket`, { cookie: `workspace_token=${jwt}`, origin: gw.url });
@@ -181,7 +181,7 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
       try {
         const user = freshUser();
         const jwt = await token(user);
-        expect((await call(`${slowGw.url}/ws/${user}/`, { headers: pageLoad(jwt) })).status).toBe(200);
+        expect((await visit(`${slowGw.url}/ws/${user}/`, { headers: pageLoad(jwt) })).status).toBe(200);
         const slow = await call(`${slowGw.url}/ws/${user}/__slow?ms=3000`, { headers: scriptRequest(jwt) });
         expect(slow.status).toBe(504);
         expect((await slow.json()).error).toBe('upstream_timeout');

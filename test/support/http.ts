@@ -48,3 +48,16 @@ export function call(url: string, init: CallInit = {}): Promise<CallResponse> {
     req.end(init.body);
   });
 }
+
+/**
+ * A browser's page load: while the gateway answers with its starting page,
+ * wait and load again, as the page's own script would.
+ */
+export async function visit(url: string, init: CallInit = {}, timeoutMs = 60_000): Promise<CallResponse> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await call(url, init);
+    if (res.headers.get('x-workspace-status') !== 'starting' || Date.now() > deadline) return res;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupInstance, demoImage, dockerCli, engine, requireEngine, uniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
 import { openWebSocket, pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
-import { call } from '../support/http.js';
+import { call, visit } from '../support/http.js';
 
 const scope = uniqueInstance('lifecycle');
 /** Gateways that must not see each other's workspaces (each sweeps what its instance owns). */
@@ -46,8 +46,8 @@ describe('workspace lifecycle on the real engine', () => {
 
   it('stops idle workspaces: client messages keep one alive; a socket where only the workspace talks or pings flow does not', async () => {
     const [typistJwt, watcherJwt] = await Promise.all([token('typist'), token('watcher')]);
-    expect((await call(`${gw.url}/ws/typist/`, { headers: pageLoad(typistJwt) })).status).toBe(200);
-    expect((await call(`${gw.url}/ws/watcher/`, { headers: pageLoad(watcherJwt) })).status).toBe(200);
+    expect((await visit(`${gw.url}/ws/typist/`, { headers: pageLoad(typistJwt) })).status).toBe(200);
+    expect((await visit(`${gw.url}/ws/watcher/`, { headers: pageLoad(watcherJwt) })).status).toBe(200);
     const typist = (await openWebSocket(`${gw.wsUrl}/ws/typist/socket`, { cookie: `workspace_token=${typistJwt}` })).socket!;
     const watcher = (await openWebSocket(`${gw.wsUrl}/ws/watcher/socket?talk=200`, { cookie: `workspace_token=${watcherJwt}` })).socket!;
     const watcherClosed = closed(watcher);
@@ -77,12 +77,12 @@ describe('workspace lifecycle on the real engine', () => {
 
   it('removes a long-stopped container but keeps its volume; the next page load brings the files back', async () => {
     const jwt = await token('returner');
-    expect((await call(`${gw.url}/ws/returner/__file?name=work.txt`, { method: 'PUT', headers: pageLoad(jwt), body: 'homework' })).status).toBe(201);
+    expect((await visit(`${gw.url}/ws/returner/__file?name=work.txt`, { method: 'PUT', headers: pageLoad(jwt), body: 'homework' })).status).toBe(201);
     await call(`${gw.url}/api/workspaces/returner/stop`, { method: 'POST', headers: { authorization: `Bearer ${jwt}`, accept: 'application/json' } });
     await until('the container to be removed', async () => ((await containersOf(scope.instance, 'returner')).length === 0 ? true : undefined));
     const volumes = await engine().listVolumes({ filters: { name: [`${scope.prefix}returner_data`] } });
     expect(volumes.Volumes?.map((v) => v.Name)).toEqual([`${scope.prefix}returner_data`]);
-    const back = await call(`${gw.url}/ws/returner/__file?name=work.txt`, { headers: pageLoad(jwt) });
+    const back = await visit(`${gw.url}/ws/returner/__file?name=work.txt`, { headers: pageLoad(jwt) });
     expect(back.status).toBe(200);
     expect(await back.text()).toBe('homework');
   });
@@ -90,7 +90,7 @@ describe('workspace lifecycle on the real engine', () => {
   it('survives a gateway restart: same container, served at once, new WebSockets work, idle stop still happens', async () => {
     const jwt = await token('phoenix');
     const first = await startGateway(env(restartScope));
-    expect((await call(`${first.url}/ws/phoenix/`, { headers: pageLoad(jwt) })).status).toBe(200);
+    expect((await visit(`${first.url}/ws/phoenix/`, { headers: pageLoad(jwt) })).status).toBe(200);
     const [before] = await containersOf(restartScope.instance, 'phoenix');
     await first.close();
 
@@ -113,7 +113,7 @@ describe('workspace lifecycle on the real engine', () => {
 
   it('reports a killed container as error with the reason, closes its sockets, and runs it again on the next page load', async () => {
     const jwt = await token('victim');
-    expect((await call(`${gw.url}/ws/victim/`, { headers: pageLoad(jwt) })).status).toBe(200);
+    expect((await visit(`${gw.url}/ws/victim/`, { headers: pageLoad(jwt) })).status).toBe(200);
     const { socket } = await openWebSocket(`${gw.wsUrl}/ws/victim/socket`, { cookie: `workspace_token=${jwt}` });
     const socketClosed = closed(socket!);
     const [container] = await containersOf(scope.instance, 'victim');
@@ -124,7 +124,7 @@ describe('workspace lifecycle on the real engine', () => {
       return body.state === 'error' ? body : undefined;
     });
     expect(state.reason).toContain('137');
-    expect((await call(`${gw.url}/ws/victim/__echo`, { headers: pageLoad(jwt) })).status).toBe(200);
+    expect((await visit(`${gw.url}/ws/victim/__echo`, { headers: pageLoad(jwt) })).status).toBe(200);
     expect(await me(gw, jwt)).toMatchObject({ state: 'running' });
   });
 
@@ -132,7 +132,7 @@ describe('workspace lifecycle on the real engine', () => {
     const tight = await startGateway({ ...env(oomScope), GATEWAY_MEMORY_LIMIT: '48m' });
     try {
       const jwt = await token('hog');
-      expect((await call(`${tight.url}/ws/hog/`, { headers: pageLoad(jwt) })).status).toBe(200);
+      expect((await visit(`${tight.url}/ws/hog/`, { headers: pageLoad(jwt) })).status).toBe(200);
       await call(`${tight.url}/ws/hog/__memhog`, { headers: scriptRequest(jwt) });
       const state = await until('the out-of-memory error', async () => {
         const body = await me(tight, jwt);
