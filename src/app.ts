@@ -1,11 +1,15 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { RateLimiter } from './api/rate-limit.js';
 import { createWorkspaceApi } from './api/workspace-api.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { createTokenVerifier, verifierOptionsFromConfig } from './auth/token-verifier.js';
 import type { Config } from './config/load.js';
 import { Gateway } from './http/gateway.js';
+import { createGatewayServer } from './http/server.js';
+import type { OriginPolicy } from './http/origin.js';
+import { createProxyTrust } from './http/proxy-trust.js';
 import { sendError } from './http/respond.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
@@ -78,18 +82,21 @@ export function createApp({ config, logger = createLogger(config.log_level), run
       client.on('data', (chunk: Buffer) => scanner.push(chunk));
     },
   });
+  const policy: OriginPolicy = { publicUrl: config.public_url, allowedOrigins: config.allowed_origins, trustsPeer: createProxyTrust(config.trusted_proxies) };
   const authenticate = createAuthenticator(createTokenVerifier(verifierOptionsFromConfig(config)), config.cookie_name);
   const api = createWorkspaceApi({
     manager,
     runtime,
     authenticate,
-    policy: { publicUrl: config.public_url, allowedOrigins: config.allowed_origins },
+    policy,
     cookieName: config.cookie_name,
     archiveDir: config.archive_dir,
     progressLimitMs: config.spawn_timeout + 10_000,
+    rateLimiter: new RateLimiter(config.start_rate_limit),
+    maxBodyBytes: config.max_api_body,
     logger,
   });
-  const gateway = new Gateway({ config, authenticate, manager, proxy, runtime, metrics, logger, api });
+  const gateway = new Gateway({ config, authenticate, manager, proxy, runtime, metrics, logger, api, policy });
 
   const idlePolicy = new IdlePolicy({
     manager,
@@ -103,13 +110,7 @@ export function createApp({ config, logger = createLogger(config.log_level), run
   manager.on('stopping', (user: string, reason: string) => sockets.closeUser(user, 1001, `workspace stopped (${reason})`));
   manager.on('down', (user: string, reason: string) => sockets.closeUser(user, 1011, `workspace ${reason}`));
 
-  const server = createServer({ headersTimeout: 20_000, requestTimeout: 300_000, keepAliveTimeout: 65_000 });
-  server.on('request', gateway.handleRequest);
-  server.on('upgrade', gateway.handleUpgrade);
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    socket.destroy();
-  });
+  const server = createGatewayServer({ headersTimeoutMs: config.headers_timeout }, gateway.handleRequest, gateway.handleUpgrade);
 
   const lifetime = new AbortController();
   return {

@@ -15,6 +15,7 @@ import type { Runtime } from '../runtimes/runtime.js';
 import type { Workspace, WorkspaceManager } from '../workspaces/manager.js';
 import { archiveWorkspace } from './archive.js';
 import { refuseCrossSite } from './cross-site.js';
+import type { RateLimiter } from './rate-limit.js';
 import { streamProgress } from './progress-stream.js';
 
 export interface WorkspaceApiOptions {
@@ -26,6 +27,10 @@ export interface WorkspaceApiOptions {
   archiveDir?: string;
   /** How long a progress stream stays open at most. */
   progressLimitMs: number;
+  /** Per-user limit on calls that start or stop containers. */
+  rateLimiter: RateLimiter;
+  /** Largest body accepted, except by a restore. */
+  maxBodyBytes: number;
   logger: Logger;
 }
 
@@ -70,11 +75,14 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
     const auth = await options.authenticate(req);
     const identity = (ctx.identity = auth.identity);
     if (method !== 'GET' && method !== 'HEAD') refuseCrossSite(req, policy);
+    const restoring = method === 'PUT' && segments[2] === 'backup';
+    if (!restoring) refuseLargeBody(req, options.maxBodyBytes);
 
     // POST /api/users/workspace/create/ — the LMS's existing call.
     if (segments.join('/') === 'users/workspace/create') {
       only('POST');
       const user = identity.user;
+      options.rateLimiter.take(user);
       const status = await startWithGrace(manager, user);
       const maxAgeSeconds = Math.max(0, Math.floor((identity.expiresAt - Date.now()) / 1000));
       res.setHeader('set-cookie', authCookie(options.cookieName, auth.token, { secure: requestProto(req, policy) === 'https', maxAgeSeconds }));
@@ -104,10 +112,12 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
     switch (action) {
       case 'start':
         only('POST');
+        options.rateLimiter.take(identity.user);
         await manager.ensure(user, { wake: true });
         return sendJson(res, 200, describe(req, user, manager.get(user)));
       case 'stop':
         only('POST');
+        options.rateLimiter.take(identity.user);
         await manager.stop(user, identity.user === user ? 'stopped by the user' : `stopped by admin ${identity.user}`);
         return sendJson(res, 200, describe(req, user, manager.get(user)));
       case 'progress':
@@ -162,6 +172,25 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
       throw new BadRequestError('The body is not a readable tar.gz archive.', 'bad_archive');
     }
     return sendJson(res, 200, { user, restored: true });
+  }
+}
+
+class PayloadTooLargeError extends GatewayError {
+  constructor(limit: number) {
+    super('payload_too_large', 413, `This call takes a body of at most ${limit} bytes.`);
+  }
+}
+
+/** API calls other than a restore carry no real body: a big one is refused before it is read. */
+function refuseLargeBody(req: IncomingMessage, limit: number): void {
+  const length = Number(req.headers['content-length'] ?? 0);
+  if (length > limit || (req.headers['transfer-encoding'] !== undefined && limit <= 0)) throw new PayloadTooLargeError(limit);
+  if (req.headers['transfer-encoding'] !== undefined) {
+    let seen = 0;
+    req.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > limit) req.destroy();
+    });
   }
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseBoolean, parseBytes, parseDuration, parseList } from './values.js';
+import { isAddressOrCidr, parseBoolean, parseBytes, parseDuration, parseList } from './values.js';
 
 /**
  * Every setting, once: its YAML key (the environment name is GATEWAY_ + the
@@ -87,6 +87,12 @@ export const settings = {
   admin_workspace_access: { help: 'Let admins open other users\' workspaces (same origin: off by default).', default: 'false', schema: bool() },
   cookie_name: { help: 'Name of the auth cookie.', default: 'workspace_token', schema: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, _ or -') },
   login_url: { help: 'Where browsers without a valid token are sent (with ?next=).', schema: text() },
+  trusted_proxies: { help: 'Edge proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-* headers are believed and appended to.', default: '', schema: list().refine((l) => l.every(isAddressOrCidr), 'expected IP addresses or CIDRs like 10.0.0.0/8') },
+  ws_token_grace: { help: 'Open WebSockets are closed this long after the token they were opened with expires.', default: '60s', schema: duration() },
+  start_rate_limit: { help: 'Start/stop/create API calls allowed per user per minute (0 = no limit).', default: '10', schema: int(0, 100_000) },
+  headers_timeout: { help: 'Time a client has to send its request headers (slow clients are cut off).', default: '20s', schema: duration() },
+  max_url_length: { help: 'Longest request target accepted (longer: 414).', default: '8192', schema: int(256, 65536) },
+  max_api_body: { help: 'Largest body accepted by API calls other than a restore.', default: '65536', schema: bytes() },
   allowed_origins: { help: 'Extra origins allowed for WebSockets and API calls, comma-separated.', default: '', schema: list() },
 
   image: { help: 'Workspace image.', default: 'apra-nova-code-server:latest', schema: text() },

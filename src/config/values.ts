@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /** Parsers for the textual forms settings take in the environment and YAML. */
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
@@ -35,4 +37,14 @@ export function parseBoolean(value: string | boolean): boolean | undefined {
 export function parseList(value: string | string[]): string[] {
   const items = Array.isArray(value) ? value : value.split(',');
   return items.map((s) => String(s).trim()).filter((s) => s.length > 0);
+}
+
+/** An IP address, optionally with /bits (GATEWAY_TRUSTED_PROXIES entries). */
+export function isAddressOrCidr(entry: string): boolean {
+  const [address, bits, extra] = entry.split('/');
+  const version = isIP(address ?? '');
+  if (!version || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n >= 0 && n <= (version === 4 ? 32 : 128);
 }

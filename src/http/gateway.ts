@@ -8,12 +8,13 @@ import type { Config } from '../config/load.js';
 import { ForbiddenError, GatewayError, NotFoundError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { prepareForward } from '../proxy/forward-headers.js';
+import { closeFrame } from '../proxy/socket-registry.js';
 import type { WorkspaceProxy } from '../proxy/workspace-proxy.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import type { WorkspaceManager } from '../workspaces/manager.js';
 import { acceptsHtml, isPageLoad } from './client-kind.js';
 import { errorPage, PAGE_HEADERS } from './pages.js';
-import { originAllowed, publicOrigin, requestProto, type OriginPolicy } from './origin.js';
+import { originAllowed, publicOrigin, requestHost, requestProto, type OriginPolicy } from './origin.js';
 import { asGatewayError, redirect, rejectUpgrade, sendError, sendJson } from './respond.js';
 import { route, WORKSPACE_PREFIX, type Route } from './route.js';
 import { startingPage } from './starting-page.js';
@@ -34,6 +35,7 @@ export interface GatewayDeps {
   metrics: Metrics;
   logger: Logger;
   api?: ApiHandler;
+  policy: OriginPolicy;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
@@ -63,7 +65,7 @@ export class Gateway {
   private readonly policy: OriginPolicy;
 
   constructor(private readonly deps: GatewayDeps) {
-    this.policy = { publicUrl: deps.config.public_url, allowedOrigins: deps.config.allowed_origins };
+    this.policy = deps.policy;
   }
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -98,7 +100,7 @@ export class Gateway {
   };
 
   private async serve(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-    const r = route(req.url);
+    const r = this.route(req);
     switch (r.kind) {
       case 'health':
         return sendJson(res, 200, { status: 'ok' });
@@ -141,8 +143,13 @@ export class Gateway {
     }
   }
 
+  private route(req: IncomingMessage): Route {
+    if ((req.url?.length ?? 0) > this.deps.config.max_url_length) throw new UriTooLongError();
+    return route(req.url);
+  }
+
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<void> {
-    const r = route(req.url);
+    const r = this.route(req);
     if (r.kind !== 'workspace') throw new NotFoundError('WebSockets are only served inside a workspace.');
     if (!originAllowed(req, this.policy)) throw new ForbiddenError('This page may not open a connection to the workspace.', 'bad_origin');
     await this.authorize(req, ctx, r.user);
@@ -152,6 +159,7 @@ export class Gateway {
     if (socket.destroyed) return;
     prepareForward(req, this.forwardContext(req, ctx, r));
     this.deps.proxy.ws(req, socket, head, r.user, endpoint);
+    closeWhenTokenExpires(socket, ctx.identity!.expiresAt + this.deps.config.ws_token_grace);
   }
 
   private sendStartingPage(res: ServerResponse, user: string): void {
@@ -168,6 +176,8 @@ export class Gateway {
       prefix,
       path: this.deps.config.strip_prefix ? r.rest + r.query : prefix + r.rest + r.query,
       proto: requestProto(req, this.policy),
+      host: requestHost(req, this.policy),
+      trustedPeer: this.policy.trustsPeer(req.socket.remoteAddress),
       requestId: ctx.id,
     };
   }
@@ -204,6 +214,32 @@ export class Gateway {
     res.writeHead(401, { ...PAGE_HEADERS, 'content-length': Buffer.byteLength(html) });
     res.end(html);
   }
+}
+
+class UriTooLongError extends GatewayError {
+  constructor() {
+    super('uri_too_long', 414, 'The address is too long.');
+  }
+}
+
+/** setTimeout's limit (about 24.8 days); later expiries are simply not scheduled. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A WebSocket outlives the request that authenticated it; once its token has
+ * expired (plus the grace) it is closed with 1008, and the editor's reconnect
+ * must bring a valid token.
+ */
+function closeWhenTokenExpires(socket: Duplex, at: number): void {
+  const ms = at - Date.now();
+  if (ms > MAX_TIMER_MS) return;
+  const timer = setTimeout(() => {
+    if (socket.destroyed) return;
+    socket.end(closeFrame(1008, 'token expired'));
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }, Math.max(0, ms));
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 function requestId(req: IncomingMessage): string {

@@ -5,17 +5,32 @@ export interface OriginPolicy {
   /** Configured public base URL, e.g. https://lms.example.edu */
   publicUrl?: string;
   allowedOrigins: string[];
+  /** Whether the peer is a trusted edge proxy whose X-Forwarded-* headers count. */
+  trustsPeer: (address: string | undefined) => boolean;
 }
 
+const single = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value)?.split(',')[0]?.trim();
+
+/** The scheme the browser used: the configured public URL, a trusted proxy's word, or our own socket. */
 export function requestProto(req: IncomingMessage, policy: OriginPolicy): 'http' | 'https' {
   if (policy.publicUrl) return policy.publicUrl.startsWith('https:') ? 'https' : 'http';
+  if (policy.trustsPeer(req.socket.remoteAddress)) {
+    const told = single(req.headers['x-forwarded-proto']);
+    if (told === 'https' || told === 'http') return told;
+  }
   return (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+}
+
+/** The host the browser used. */
+export function requestHost(req: IncomingMessage, policy: OriginPolicy): string {
+  const told = policy.trustsPeer(req.socket.remoteAddress) ? single(req.headers['x-forwarded-host']) : undefined;
+  return told || req.headers.host || 'localhost';
 }
 
 /** The gateway's own origin as the browser sees it. */
 export function publicOrigin(req: IncomingMessage, policy: OriginPolicy): string {
   if (policy.publicUrl) return new URL(policy.publicUrl).origin;
-  return `${requestProto(req, policy)}://${req.headers.host ?? 'localhost'}`;
+  return `${requestProto(req, policy)}://${requestHost(req, policy)}`;
 }
 
 /**
@@ -31,7 +46,7 @@ export function originAllowed(req: IncomingMessage, policy: OriginPolicy): boole
   if (policy.allowedOrigins.includes(origin)) return true;
   if (policy.publicUrl) return origin === new URL(policy.publicUrl).origin;
   try {
-    return new URL(origin).host === req.headers.host;
+    return new URL(origin).host === requestHost(req, policy);
   } catch {
     return false;
   }

@@ -1,6 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { withoutCookie } from '../auth/credentials.js';
 
+/** Headers some apps take as "who is logged in"; a client must never set them for a workspace. */
+const IDENTITY_HEADERS = new Set(['x-workspace-user', 'x-remote-user', 'x-user', 'remote-user', 'x-auth-request-user', 'x-auth-request-email']);
+
 export interface ForwardContext {
   cookieName: string;
   /** `/ws/<user>` */
@@ -8,6 +11,10 @@ export interface ForwardContext {
   /** Path (and query) the workspace sees. */
   path: string;
   proto: 'http' | 'https';
+  /** The browser's host (from a trusted proxy, or our Host header). */
+  host: string;
+  /** The peer is a trusted edge proxy: its X-Forwarded-For chain is kept and extended. */
+  trustedPeer: boolean;
   requestId: string;
 }
 
@@ -23,12 +30,14 @@ export function prepareForward(req: IncomingMessage, ctx: ForwardContext): void 
   const cookie = withoutCookie(headers.cookie, ctx.cookieName);
   if (cookie === undefined) delete headers.cookie;
   else headers.cookie = cookie;
+  const peer = req.socket.remoteAddress ?? '';
+  const chain = ctx.trustedPeer ? headers['x-forwarded-for'] : undefined;
   for (const name of Object.keys(headers)) {
-    if (name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-real-ip' || name === 'x-workspace-user') delete headers[name];
+    if (name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-real-ip' || IDENTITY_HEADERS.has(name)) delete headers[name];
   }
-  headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+  headers['x-forwarded-for'] = chain ? `${Array.isArray(chain) ? chain.join(', ') : chain}, ${peer}` : peer;
   headers['x-forwarded-proto'] = ctx.proto;
-  headers['x-forwarded-host'] = headers.host ?? '';
+  headers['x-forwarded-host'] = ctx.host;
   headers['x-forwarded-prefix'] = ctx.prefix;
   headers['x-request-id'] = ctx.requestId;
   req.url = ctx.path;

@@ -1,0 +1,45 @@
+import { LRUCache } from 'lru-cache';
+import { GatewayError } from '../errors.js';
+
+export class RateLimitedError extends GatewayError {
+  constructor(retryAfterSeconds: number) {
+    super('rate_limited', 429, `Too many start or stop calls; wait ${retryAfterSeconds} seconds before the next one.`, {
+      'Retry-After': String(retryAfterSeconds),
+    });
+  }
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/**
+ * A token bucket per user for calls that start or stop containers, so a script
+ * looping on "start" cannot churn the engine. Bounded: the least recently seen
+ * users are forgotten first.
+ */
+export class RateLimiter {
+  private readonly buckets = new LRUCache<string, Bucket>({ max: 50_000 });
+
+  constructor(
+    private readonly perMinute: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Throws RateLimitedError when the user has no call left right now. */
+  take(user: string): void {
+    if (this.perMinute <= 0) return;
+    const now = this.now();
+    const refill = this.perMinute / 60_000;
+    const bucket = this.buckets.get(user) ?? { tokens: this.perMinute, at: now };
+    bucket.tokens = Math.min(this.perMinute, bucket.tokens + (now - bucket.at) * refill);
+    bucket.at = now;
+    if (bucket.tokens < 1) {
+      this.buckets.set(user, bucket);
+      throw new RateLimitedError(Math.ceil((1 - bucket.tokens) / refill / 1000));
+    }
+    bucket.tokens -= 1;
+    this.buckets.set(user, bucket);
+  }
+}
