@@ -11,35 +11,20 @@ type Raw = unknown;
 
 const text = () => z.string().trim().min(1, 'expected a non-empty string');
 
-const duration = () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const ms = parseDuration(v);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration like 45s, 30m, 24h, 7d or seconds; got ${JSON.stringify(v)}` });
+/** A setting parsed by one of the value parsers; `undefined` from the parser means "not this form". */
+const parsed = <I extends string | number | boolean, T>(input: z.ZodType<I>, parse: (value: I) => T | undefined, expected: string) =>
+  input.transform((value, ctx) => {
+    const out = parse(value);
+    if (out === undefined) {
+      ctx.addIssue({ code: 'custom', message: `${expected}; got ${JSON.stringify(value)}` });
       return z.NEVER;
     }
-    return ms;
+    return out;
   });
 
-const bytes = () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const n = parseBytes(v);
-    if (n === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected a size like 512m or 2g; got ${JSON.stringify(v)}` });
-      return z.NEVER;
-    }
-    return n;
-  });
-
-const bool = () =>
-  z.union([z.string(), z.boolean()]).transform((v, ctx) => {
-    const b = parseBoolean(v);
-    if (b === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected true or false; got ${JSON.stringify(v)}` });
-      return z.NEVER;
-    }
-    return b;
-  });
+const duration = () => parsed(z.union([z.string(), z.number()]), parseDuration, 'expected a duration like 45s, 30m, 24h, 7d or seconds');
+const bytes = () => parsed(z.union([z.string(), z.number()]), parseBytes, 'expected a size like 512m or 2g');
+const bool = () => parsed(z.union([z.string(), z.boolean()]), parseBoolean, 'expected true or false');
 
 const list = () => z.union([z.string(), z.array(z.string())]).transform(parseList);
 
