@@ -1,13 +1,12 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupInstance, demoImage, dockerCli, requireEngine, uniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
 import { pageLoad, SECRET, token } from '../support/gateway.js';
-import { call, visit } from '../support/http.js';
+import { call, visit, freePort } from '../support/http.js';
 
 const scope = uniqueInstance('socket-leaks');
 const STORM_MS = 6000;
@@ -67,14 +66,6 @@ class HeapProbe {
   close(): void {
     this.socket.close();
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
-  const { port } = s.address() as { port: number };
-  await new Promise((ok) => s.close(ok));
-  return port;
 }
 
 /** One client that keeps reconnecting until `until`; resolves with how it was answered each time. */

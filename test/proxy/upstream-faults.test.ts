@@ -1,17 +1,8 @@
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeRuntime } from '../support/fake-runtime.js';
 import { openWebSocket, pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
-import { call, visit } from '../support/http.js';
+import { call, freePort, visit } from '../support/http.js';
 
-/** A loopback port with nothing listening on it. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as { port: number };
-  await new Promise((ok) => server.close(ok));
-  return port;
-}
 
 describe('upstream faults', () => {
   let gw: TestGateway | undefined;
@@ -21,7 +12,7 @@ describe('upstream faults', () => {
   });
 
   it('answers 502 when the workspace refuses the connection, and asks the engine again next time', async () => {
-    const runtime = new FakeRuntime({ host: '127.0.0.1', port: await closedPort() });
+    const runtime = new FakeRuntime({ host: '127.0.0.1', port: await freePort() });
     // Known running (as after a restart) but the editor is gone.
     runtime.workspaces.set('alice', { user: 'alice', state: 'running', id: 'a', endpoint: runtime.endpoint });
     gw = await startGateway({ GATEWAY_SPAWN_TIMEOUT: '1s' }, runtime);

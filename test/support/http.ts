@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { createServer } from 'node:net';
 
 export interface CallInit {
   method?: string;
@@ -60,4 +61,13 @@ export async function visit(url: string, init: CallInit = {}, timeoutMs = 60_000
     if (res.headers.get('x-workspace-status') !== 'starting' || Date.now() > deadline) return res;
     await new Promise((r) => setTimeout(r, 150));
   }
+}
+
+/** A loopback port nobody listens on (until someone takes it). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as { port: number };
+  await new Promise((ok) => server.close(ok));
+  return port;
 }
