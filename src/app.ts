@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { RateLimiter } from './api/rate-limit.js';
 import { createWorkspaceApi } from './api/workspace-api.js';
-import { createAuthenticator } from './auth/authenticator.js';
+import { Authenticator } from './auth/authenticator.js';
 import { createTokenVerifier, verifierOptionsFromConfig } from './auth/token-verifier.js';
 import type { Config } from './config/load.js';
 import { Gateway } from './http/gateway.js';
@@ -17,7 +17,7 @@ import { FrameScanner } from './proxy/frame-scanner.js';
 import { SocketRegistry } from './proxy/socket-registry.js';
 import { WorkspaceProxy } from './proxy/workspace-proxy.js';
 import { createRuntime } from './runtimes/create.js';
-import type { Runtime } from './runtimes/runtime.js';
+import type { Endpoint, Runtime } from './runtimes/runtime.js';
 import { isStudentFrame } from './workspaces/activity.js';
 import { IdlePolicy } from './workspaces/idle-policy.js';
 import { WorkspaceManager } from './workspaces/manager.js';
@@ -83,7 +83,7 @@ export function createApp({ config, logger = createLogger(config.log_level), run
     },
   });
   const policy: OriginPolicy = { publicUrl: config.public_url, allowedOrigins: config.allowed_origins, trustsPeer: createProxyTrust(config.trusted_proxies) };
-  const authenticate = createAuthenticator(createTokenVerifier(verifierOptionsFromConfig(config)), config.cookie_name);
+  const authenticate = new Authenticator(createTokenVerifier(verifierOptionsFromConfig(config)), config.cookie_name);
   const api = createWorkspaceApi({
     manager,
     runtime,
@@ -108,7 +108,10 @@ export function createApp({ config, logger = createLogger(config.log_level), run
   });
 
   manager.on('stopping', (user: string, reason: string) => sockets.closeUser(user, 1001, `workspace stopped (${reason})`));
-  manager.on('down', (user: string, reason: string) => sockets.closeUser(user, 1011, `workspace ${reason}`));
+  manager.on('down', (user: string, reason: string, endpoint?: Endpoint) => {
+    sockets.closeUser(user, 1011, `workspace ${reason}`);
+    if (endpoint) proxy.forget(endpoint);
+  });
 
   const server = createGatewayServer({ headersTimeoutMs: config.headers_timeout }, gateway.handleRequest, gateway.handleUpgrade);
 
@@ -143,7 +146,7 @@ export function createApp({ config, logger = createLogger(config.log_level), run
       idlePolicy.stop();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
-      proxy.close();
+      await proxy.close();
       await runtime.close();
     },
   };

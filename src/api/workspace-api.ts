@@ -72,7 +72,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
     const only = (...allowed: string[]) => {
       if (!allowed.includes(method)) throw new MethodNotAllowedError(allowed);
     };
-    const auth = await options.authenticate(req);
+    const auth = await options.authenticate.authenticate(req);
     const identity = (ctx.identity = auth.identity);
     if (method !== 'GET' && method !== 'HEAD') refuseCrossSite(req, policy);
     const restoring = method === 'PUT' && segments[2] === 'backup';

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, errors, importSPKI, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { Config, JwtKey } from '../config/load.js';
@@ -21,6 +20,8 @@ export interface TokenVerifierOptions {
 export interface TokenVerifier {
   /** Resolves the identity or throws UnauthorizedError (`token_expired` / `token_invalid`); never anything else. */
   verify(token: string): Promise<Identity>;
+  /** The identity of a token verified before and still valid, without waiting; else undefined. */
+  peek(token: string): Identity | undefined;
 }
 
 export function verifierOptionsFromConfig(config: Config): TokenVerifierOptions {
@@ -47,16 +48,22 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const now = options.now ?? Date.now;
   const allowed = new Set(options.algorithms);
   const key = keyResolver(options.key, allowed);
-  // Keyed by a digest so the cache neither holds bearer tokens nor grows with their length.
+  // Keyed by the token itself: only tokens whose signature checked out get in,
+  // and those are the LMS's own (a few hundred bytes), so hashing every
+  // request's token would cost more than it saves.
   const cache = new LRUCache<string, Identity>({ max: options.cacheSize ?? 10_000 });
+  const peek = (token: string): Identity | undefined => {
+    const hit = cache.get(token);
+    return hit && now() < hit.expiresAt + options.clockToleranceMs ? hit : undefined;
+  };
 
   return {
+    peek,
     async verify(token) {
-      const id = createHash('sha256').update(token).digest('base64url');
-      const hit = cache.get(id);
-      if (hit) {
-        if (now() < hit.expiresAt + options.clockToleranceMs) return hit;
-        cache.delete(id);
+      const hit = peek(token);
+      if (hit) return hit;
+      if (cache.has(token)) {
+        cache.delete(token);
         throw expired();
       }
       let payload: JWTPayload;
@@ -75,7 +82,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         throw invalid();
       }
       const identity = toIdentity(payload, options);
-      cache.set(id, identity);
+      cache.set(token, identity);
       return identity;
     },
   };

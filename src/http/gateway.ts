@@ -10,7 +10,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { prepareForward } from '../proxy/forward-headers.js';
 import { closeFrame } from '../proxy/socket-registry.js';
 import type { WorkspaceProxy } from '../proxy/workspace-proxy.js';
-import type { Runtime } from '../runtimes/runtime.js';
+import type { Endpoint, Runtime } from '../runtimes/runtime.js';
 import type { WorkspaceManager } from '../workspaces/manager.js';
 import { acceptsHtml, isPageLoad } from './client-kind.js';
 import { errorPage, PAGE_HEADERS } from './pages.js';
@@ -70,23 +70,42 @@ export class Gateway {
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const ctx: RequestContext = { id: requestId(req) };
+    this.logWhenDone(req, res, ctx);
+    let r: Route;
+    try {
+      r = this.route(req);
+    } catch (err) {
+      return this.fail(req, res, ctx, asGatewayError(err), err);
+    }
+    // The hot path, without a single await: a known token of the owner, a running workspace.
+    if (r.kind === 'workspace') {
+      const identity = this.deps.authenticate.known(req);
+      const endpoint = identity && this.allowed(identity, r.user) ? this.deps.manager.endpointOf(r.user) : undefined;
+      if (endpoint) {
+        ctx.identity = identity;
+        return this.forward(req, res, ctx, r, endpoint);
+      }
+    }
+    this.serve(req, res, ctx, r).catch((err: unknown) => this.fail(req, res, ctx, asGatewayError(err), err));
+  };
+
+  /** Gateway-made answers (and, at debug level, every request) are logged once the response is done. */
+  private logWhenDone(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
     const started = performance.now();
     // Taken now: forwarding rewrites req.url to the workspace's own path.
     const path = pathOnly(req.url);
-    this.serve(req, res, ctx).catch((err: unknown) => this.fail(req, res, ctx, asGatewayError(err), err));
     res.once('finish', () => {
-      if (res.statusCode >= 400 || this.deps.logger.isLevelEnabled('debug')) {
-        this.deps.logger[res.statusCode >= 500 ? 'warn' : 'info']({
-          reqId: ctx.id,
-          user: ctx.identity?.user,
-          method: req.method,
-          path,
-          status: res.statusCode,
-          ms: Math.round(performance.now() - started),
-        }, 'request');
-      }
+      if (res.statusCode < 400 && !this.deps.logger.isLevelEnabled('debug')) return;
+      this.deps.logger[res.statusCode >= 500 ? 'warn' : 'info']({
+        reqId: ctx.id,
+        user: ctx.identity?.user,
+        method: req.method,
+        path,
+        status: res.statusCode,
+        ms: Math.round(performance.now() - started),
+      }, 'request');
     });
-  };
+  }
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const ctx: RequestContext = { id: requestId(req) };
@@ -99,8 +118,7 @@ export class Gateway {
     });
   };
 
-  private async serve(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-    const r = this.route(req);
+  private async serve(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, r: Route): Promise<void> {
     switch (r.kind) {
       case 'health':
         return sendJson(res, 200, { status: 'ok' });
@@ -134,10 +152,7 @@ export class Gateway {
           if (!endpoint) return this.sendStartingPage(res, r.user);
         }
         endpoint ??= await manager.ensure(r.user, { wake: false });
-        manager.touch(r.user, 'request');
-        prepareForward(req, this.forwardContext(req, ctx, r));
-        this.deps.metrics.proxied.inc();
-        this.deps.proxy.web(req, res, r.user, endpoint);
+        this.forward(req, res, ctx, r, endpoint);
         return;
       }
     }
@@ -158,8 +173,15 @@ export class Gateway {
     const endpoint = manager.endpointOf(r.user) ?? (await manager.ensure(r.user, { wake: false }));
     if (socket.destroyed) return;
     prepareForward(req, this.forwardContext(req, ctx, r));
-    this.deps.proxy.ws(req, socket, head, r.user, endpoint);
+    this.deps.proxy.upgrade(req, socket, head, r.user, endpoint);
     closeWhenTokenExpires(socket, ctx.identity!.expiresAt + this.deps.config.ws_token_grace);
+  }
+
+  private forward(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, r: Extract<Route, { kind: 'workspace' }>, endpoint: Endpoint): void {
+    this.deps.manager.touch(r.user, 'request');
+    prepareForward(req, this.forwardContext(req, ctx, r));
+    this.deps.metrics.proxied.inc();
+    this.deps.proxy.web(req, res, r.user, endpoint);
   }
 
   private sendStartingPage(res: ServerResponse, user: string): void {
@@ -183,15 +205,19 @@ export class Gateway {
   }
 
   private async authenticate(req: IncomingMessage, ctx: RequestContext): Promise<Identity> {
-    ctx.identity = (await this.deps.authenticate(req)).identity;
+    ctx.identity = (await this.deps.authenticate.authenticate(req)).identity;
     return ctx.identity;
   }
 
   private async authorize(req: IncomingMessage, ctx: RequestContext, user: string): Promise<Identity> {
     const identity = await this.authenticate(req, ctx);
-    if (identity.user === user) return identity;
-    if (identity.admin && this.deps.config.admin_workspace_access) return identity;
-    throw new ForbiddenError();
+    if (!this.allowed(identity, user)) throw new ForbiddenError();
+    return identity;
+  }
+
+  /** Only the owner; admins too where admin workspace access is on. */
+  private allowed(identity: Identity, user: string): boolean {
+    return identity.user === user || (identity.admin && this.deps.config.admin_workspace_access);
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, error: GatewayError, cause: unknown): void {

@@ -1,12 +1,13 @@
-import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyServer } from 'http-proxy-3';
 import type { Logger } from 'pino';
-import { UpstreamError, UpstreamTimeoutError, type GatewayError } from '../errors.js';
+import type { GatewayError } from '../errors.js';
 import type { Endpoint } from '../runtimes/runtime.js';
+import { HttpForwarder, type UpstreamFailure } from './http-forwarder.js';
 
-export type UpstreamFailure = 'refused' | 'reset' | 'timeout';
+export type { UpstreamFailure } from './http-forwarder.js';
 
 export interface WorkspaceProxyOptions {
   /** How long a running workspace may take to start answering a request. */
@@ -20,38 +21,26 @@ export interface WorkspaceProxyOptions {
   sendError: (req: IncomingMessage, res: ServerResponse, error: GatewayError) => void;
 }
 
-/** Which workspace a proxied request belongs to; kept on the request for the shared event handlers. */
+/** Which workspace an upgrade belongs to, for the shared http-proxy-3 event handlers. */
 const owners = new WeakMap<IncomingMessage, string>();
-const timedOut = new WeakSet<IncomingMessage>();
 
 const REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ENOENT', 'EAI_AGAIN']);
 
 /**
- * HTTP and WebSocket forwarding to workspaces over keep-alive connections.
- * Every failure ends in a response or in both sockets destroyed: nothing is
- * left half-open (the leak that exhausted CHP at a few hundred users).
+ * HTTP and WebSocket forwarding to workspaces. HTTP goes through undici's
+ * pools (HttpForwarder); WebSocket upgrades through http-proxy-3, after which
+ * the two sockets are piped. Every failure ends in a response or in both
+ * sockets destroyed: nothing is left half-open (the leak that exhausted CHP
+ * at a few hundred users).
  */
 export class WorkspaceProxy {
-  private readonly proxy: ProxyServer;
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, timeout: 60_000 });
+  private readonly http: HttpForwarder;
+  private readonly ws: ProxyServer;
 
   constructor(private readonly options: WorkspaceProxyOptions) {
-    this.proxy = new ProxyServer({ xfwd: false, changeOrigin: false, proxyTimeout: options.timeoutMs, agent: this.agent });
-    this.proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
-      proxyReq.once('timeout', () => timedOut.add(req));
-    });
-    this.proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
-      // A workspace that resets mid-body must not leave the client waiting for the rest.
-      const abort = () => {
-        if (!res.writableFinished) {
-          res.destroy();
-          this.failed(req, 'reset');
-        }
-      };
-      proxyRes.once('aborted', abort);
-      proxyRes.once('error', abort);
-    });
-    this.proxy.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage, socket: Duplex) => {
+    this.http = new HttpForwarder({ timeoutMs: options.timeoutMs, onFailure: options.onUpstreamFailure, sendError: options.sendError });
+    this.ws = new ProxyServer({ xfwd: false, changeOrigin: false });
+    this.ws.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage, socket: Duplex) => {
       proxyReq.once('upgrade', (_res: IncomingMessage, upstream: Socket) => {
         link(socket, upstream);
         const user = owners.get(req);
@@ -59,53 +48,35 @@ export class WorkspaceProxy {
       });
     });
     // Errors without a per-call callback must never reach the process as 'uncaughtException'.
-    this.proxy.on('error', (err: Error) => this.options.logger.warn({ err: err.message }, 'proxy error'));
+    this.ws.on('error', (err: Error) => this.options.logger.warn({ err: err.message }, 'proxy error'));
   }
 
   web(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint): void {
-    owners.set(req, user);
-    this.proxy.web(req, res, { target: target(endpoint) }, (err: Error) => this.onWebError(err, req, res));
+    this.http.forward(req, res, user, endpoint);
   }
 
-  ws(req: IncomingMessage, socket: Duplex, head: Buffer, user: string, endpoint: Endpoint): void {
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, user: string, endpoint: Endpoint): void {
     owners.set(req, user);
-    this.proxy.ws(req, socket, head, { target: target(endpoint) }, (err: Error) => {
-      const kind = REFUSED.has(errCode(err)) ? 'refused' : 'reset';
-      this.failed(req, kind);
+    this.ws.ws(req, socket, head, { target: target(endpoint) }, (err: Error) => {
+      this.options.logger.warn({ user, upstream: err.message }, 'workspace WebSocket failed');
+      this.options.onUpstreamFailure(user, REFUSED.has((err as NodeJS.ErrnoException).code ?? '') ? 'refused' : 'reset');
       socket.destroy();
     });
   }
 
-  close(): void {
-    this.agent.destroy();
-    this.proxy.close();
+  /** The workspace at this address went away: drop its pooled connections. */
+  forget(endpoint: Endpoint): void {
+    this.http.forget(endpoint);
   }
 
-  private onWebError(err: Error, req: IncomingMessage, res: ServerResponse): void {
-    const kind: UpstreamFailure = timedOut.has(req) ? 'timeout' : REFUSED.has(errCode(err)) ? 'refused' : 'reset';
-    this.failed(req, kind);
-    if (res.headersSent || res.destroyed) {
-      res.destroy();
-      return;
-    }
-    this.options.sendError(req, res, kind === 'timeout' ? new UpstreamTimeoutError() : new UpstreamError());
-  }
-
-  private failed(req: IncomingMessage, kind: UpstreamFailure): void {
-    const user = owners.get(req);
-    if (!user) return;
-    owners.delete(req);
-    this.options.logger.warn({ user, upstream: kind }, 'workspace upstream failed');
-    this.options.onUpstreamFailure(user, kind);
+  async close(): Promise<void> {
+    this.ws.close();
+    await this.http.close();
   }
 }
 
 function target(endpoint: Endpoint) {
   return 'socketPath' in endpoint ? { socketPath: endpoint.socketPath, host: 'localhost', port: 0 } : { host: endpoint.host, port: endpoint.port, protocol: 'http:' };
-}
-
-function errCode(err: Error): string {
-  return (err as NodeJS.ErrnoException).code ?? '';
 }
 
 /** When either end of a WebSocket goes, the other goes too (after a moment to flush). */

@@ -55,7 +55,7 @@ export interface EnsureOptions {
  * keep a picture of each workspace that the engine's own events keep true.
  *
  * Emits `stopping` (user, reason) before the gateway stops a workspace and
- * `down` (user, reason) when one stopped running, so open WebSockets can be
+ * `down` (user, reason, endpoint) when one stopped running, so open WebSockets can be
  * closed; `progress` (user, progress) while a spawn moves on.
  */
 export class WorkspaceManager extends EventEmitter {
@@ -303,11 +303,12 @@ export class WorkspaceManager extends EventEmitter {
 
   private markDown(ws: Workspace, state: WorkspaceState, reason: string): void {
     const wasRunning = ws.state === 'running';
+    const endpoint = ws.endpoint;
     if (wasRunning || ws.stoppedAt === undefined) ws.stoppedAt = Date.now();
     ws.state = state;
     ws.endpoint = undefined;
     ws.reason = reason;
-    if (wasRunning) this.emit('down', ws.user, reason);
+    if (wasRunning) this.emit('down', ws.user, reason, endpoint);
   }
 
   private record(user: string): Workspace {
