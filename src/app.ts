@@ -10,7 +10,7 @@ import { Gateway } from './http/gateway.js';
 import { createGatewayServer } from './http/server.js';
 import type { OriginPolicy } from './http/origin.js';
 import { createProxyTrust } from './http/proxy-trust.js';
-import { sendError } from './http/respond.js';
+import { rejectUpgrade, sendError } from './http/respond.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { FrameScanner } from './proxy/frame-scanner.js';
@@ -68,8 +68,8 @@ export function createApp({ config, logger = createLogger(config.log_level), run
   });
   const proxy = new WorkspaceProxy({
     timeoutMs: config.proxy_timeout,
-    logger,
     sendError,
+    rejectUpgrade,
     onUpstreamFailure: (user, kind) => {
       metrics.upstreamErrors.inc({ kind });
       if (kind === 'refused') manager.unreachable(user);

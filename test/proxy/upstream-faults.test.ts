@@ -45,4 +45,30 @@ describe('upstream faults', () => {
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(await page.text()).not.toMatch(/at .*\.js:\d+/);
   });
+
+  it('relays a workspace\'s refusal of an upgrade and closes both sockets; a dead workspace gets 502', async () => {
+    const { createServer } = await import('node:http');
+    const backend = createServer((_req, res) => res.end('plain'));
+    backend.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope'));
+    await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
+    try {
+      const runtime = new FakeRuntime({ host: '127.0.0.1', port: (backend.address() as { port: number }).port });
+      runtime.workspaces.set('ursula', { user: 'ursula', state: 'running', id: 'u', endpoint: runtime.endpoint });
+      gw = await startGateway({}, runtime);
+      await gw.app.manager.reconcile();
+      const jwt = await token('ursula');
+      const refused = await openWebSocket(`${gw.wsUrl}/ws/ursula/socket`, { cookie: `workspace_token=${jwt}` });
+      expect(refused.status).toBe(403);
+      expect(refused.body).toBe('nope');
+      expect(gw.app.sockets.size).toBe(0);
+      // The workspace vanishes: the next upgrade is answered 502, not left hanging.
+      runtime.endpoint = { host: '127.0.0.1', port: await freePort() };
+      runtime.workspaces.set('ursula', { user: 'ursula', state: 'running', id: 'u', endpoint: runtime.endpoint });
+      await gw.app.manager.reconcile();
+      const dead = await openWebSocket(`${gw.wsUrl}/ws/ursula/socket`, { cookie: `workspace_token=${jwt}` });
+      expect(dead.status).toBe(502);
+    } finally {
+      backend.close();
+    }
+  });
 });
