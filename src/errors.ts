@@ -33,6 +33,12 @@ export class ForbiddenError extends GatewayError {
   }
 }
 
+export class UriTooLongError extends GatewayError {
+  constructor() {
+    super('uri_too_long', 414, 'The address is too long.');
+  }
+}
+
 export class NotFoundError extends GatewayError {
   constructor(message = 'Nothing is served at this address.', code = 'not_found') {
     super(code, 404, message);

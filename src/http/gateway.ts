@@ -5,10 +5,10 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Identity } from '../auth/identity.js';
 import type { Config } from '../config/load.js';
-import { ForbiddenError, GatewayError, NotFoundError } from '../errors.js';
+import { ForbiddenError, GatewayError, NotFoundError, UriTooLongError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { prepareForward } from '../proxy/forward-headers.js';
-import { closeFrame } from '../proxy/socket-registry.js';
+import { closeSocketAt } from '../proxy/socket-registry.js';
 import type { WorkspaceProxy } from '../proxy/workspace-proxy.js';
 import type { Endpoint, Runtime } from '../runtimes/runtime.js';
 import type { WorkspaceManager } from '../workspaces/manager.js';
@@ -174,7 +174,9 @@ export class Gateway {
     if (socket.destroyed) return;
     prepareForward(req, this.forwardContext(req, ctx, r));
     this.deps.proxy.upgrade(req, socket, head, r.user, endpoint);
-    closeWhenTokenExpires(socket, ctx.identity!.expiresAt + this.deps.config.ws_token_grace);
+    // It outlives the request that authenticated it: once the token has expired (plus the
+    // grace) it is closed, and the editor's reconnect must bring a valid token.
+    closeSocketAt(socket, ctx.identity!.expiresAt + this.deps.config.ws_token_grace, 1008, 'token expired');
   }
 
   private forward(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, r: Extract<Route, { kind: 'workspace' }>, endpoint: Endpoint): void {
@@ -240,32 +242,6 @@ export class Gateway {
     res.writeHead(401, { ...PAGE_HEADERS, 'content-length': Buffer.byteLength(html) });
     res.end(html);
   }
-}
-
-class UriTooLongError extends GatewayError {
-  constructor() {
-    super('uri_too_long', 414, 'The address is too long.');
-  }
-}
-
-/** setTimeout's limit (about 24.8 days); later expiries are simply not scheduled. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/**
- * A WebSocket outlives the request that authenticated it; once its token has
- * expired (plus the grace) it is closed with 1008, and the editor's reconnect
- * must bring a valid token.
- */
-function closeWhenTokenExpires(socket: Duplex, at: number): void {
-  const ms = at - Date.now();
-  if (ms > MAX_TIMER_MS) return;
-  const timer = setTimeout(() => {
-    if (socket.destroyed) return;
-    socket.end(closeFrame(1008, 'token expired'));
-    setTimeout(() => socket.destroy(), 1000).unref();
-  }, Math.max(0, ms));
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
 }
 
 function requestId(req: IncomingMessage): string {

@@ -11,6 +11,24 @@ export function closeFrame(code: number, reason: string): Buffer {
   return frame;
 }
 
+/** setTimeout's limit (about 24.8 days); later deadlines are simply not scheduled. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Sends a close frame and ends the socket at epoch-ms `at` (unless it closed before). */
+export function closeSocketAt(socket: Duplex, at: number, code: number, reason: string): void {
+  const ms = at - Date.now();
+  if (ms > MAX_TIMER_MS) return;
+  const timer = setTimeout(() => closeSocket(socket, code, reason), Math.max(0, ms));
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
+function closeSocket(socket: Duplex, code: number, reason: string): void {
+  if (socket.destroyed) return;
+  if (!socket.writableEnded) socket.end(closeFrame(code, reason));
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
 /** Open proxied WebSockets per user, so a stopped workspace's tabs are told and closed. */
 export class SocketRegistry {
   private readonly byUser = new Map<string, Set<Duplex>>();
@@ -37,9 +55,6 @@ export class SocketRegistry {
 
   /** Sends a close frame (1001 going away, or what `code` says) and ends each socket. */
   closeUser(user: string, code: number, reason: string): void {
-    for (const socket of this.byUser.get(user) ?? []) {
-      socket.end(closeFrame(code, reason));
-      setTimeout(() => socket.destroy(), 1000).unref();
-    }
+    for (const socket of this.byUser.get(user) ?? []) closeSocket(socket, code, reason);
   }
 }
