@@ -71,6 +71,7 @@ export function createApp({ config, logger = createLogger(config.log_level), run
     sendError,
     rejectUpgrade,
     onUpstreamFailure: (user, kind) => {
+      logger.warn({ user, upstream: kind }, 'workspace upstream failed');
       metrics.upstreamErrors.inc({ kind });
       if (kind === 'refused') manager.unreachable(user);
     },

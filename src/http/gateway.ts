@@ -64,28 +64,34 @@ async function readyWithin<T>(promise: Promise<T>, ms: number): Promise<T | unde
 export class Gateway {
   private readonly policy: OriginPolicy;
 
+  private readonly debug: boolean;
+
   constructor(private readonly deps: GatewayDeps) {
     this.policy = deps.policy;
+    this.debug = deps.logger.isLevelEnabled('debug');
   }
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const ctx: RequestContext = { id: requestId(req) };
-    this.logWhenDone(req, res, ctx);
     let r: Route;
     try {
       r = this.route(req);
     } catch (err) {
+      this.logWhenDone(req, res, ctx);
       return this.fail(req, res, ctx, asGatewayError(err), err);
     }
     // The hot path, without a single await: a known token of the owner, a running workspace.
+    // Nothing is logged here unless at debug level; upstream failures are logged where they happen.
     if (r.kind === 'workspace') {
       const identity = this.deps.authenticate.known(req);
       const endpoint = identity && this.allowed(identity, r.user) ? this.deps.manager.endpointOf(r.user) : undefined;
       if (endpoint) {
         ctx.identity = identity;
+        if (this.debug) this.logWhenDone(req, res, ctx);
         return this.forward(req, res, ctx, r, endpoint);
       }
     }
+    this.logWhenDone(req, res, ctx);
     this.serve(req, res, ctx, r).catch((err: unknown) => this.fail(req, res, ctx, asGatewayError(err), err));
   };
 
@@ -95,7 +101,7 @@ export class Gateway {
     // Taken now: forwarding rewrites req.url to the workspace's own path.
     const path = pathOnly(req.url);
     res.once('finish', () => {
-      if (res.statusCode < 400 && !this.deps.logger.isLevelEnabled('debug')) return;
+      if (res.statusCode < 400 && !this.debug) return;
       this.deps.logger[res.statusCode >= 500 ? 'warn' : 'info']({
         reqId: ctx.id,
         user: ctx.identity?.user,

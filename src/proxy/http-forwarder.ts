@@ -109,15 +109,17 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     this.controller = controller;
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     if (statusCode < 200) return;
     for (const name of HOP_BY_HOP) delete headers[name];
     this.res.writeHead(statusCode, statusMessage, headers);
-    this.res.on('drain', () => controller.resume());
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.res.write(chunk)) controller.pause();
+    if (this.res.write(chunk)) return;
+    // The client reads slower than the workspace writes: wait for it.
+    controller.pause();
+    this.res.once('drain', () => controller.resume());
   }
 
   onResponseEnd(): void {
