@@ -30,8 +30,8 @@ export class HttpForwarder {
 
   forward(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint): void {
     const method = req.method ?? 'GET';
-    const handler = new ResponseRelay(req, res, user, this.options);
-    this.pool(endpoint).dispatch(
+    const exchange: Exchange = { req, res, user, options: this.options };
+    this.pool(endpoint).stream(
       {
         path: req.url ?? '/',
         method,
@@ -41,8 +41,10 @@ export class HttpForwarder {
         headersTimeout: this.options.timeoutMs,
         // Long polls and downloads may pause for as long as they like.
         bodyTimeout: 0,
+        opaque: exchange,
       },
-      handler,
+      respond,
+      finished,
     );
   }
 
@@ -88,58 +90,39 @@ function forwardable(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   return out;
 }
 
-/** Streams one workspace response into the client's response; one object per request, no closures. */
-class ResponseRelay implements Dispatcher.DispatchHandler {
-  private controller?: Dispatcher.DispatchController;
-  private failed = false;
+/** One request in flight: what `respond` and `finished` need, carried as undici's opaque. */
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  user: string;
+  options: HttpForwarderOptions;
+}
 
-  constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-    private readonly user: string,
-    private readonly options: HttpForwarderOptions,
-  ) {
-    // The client went away: stop reading from the workspace at once.
-    res.once('close', () => {
-      if (!res.writableFinished) this.controller?.abort(new Error('client closed'));
-    });
-  }
+/**
+ * The workspace's answer head goes to the client; undici then streams the
+ * body into the client's response with backpressure, and aborts the request
+ * to the workspace when the client goes away.
+ */
+function respond({ statusCode, headers, opaque }: Dispatcher.StreamFactoryData<Exchange>): ServerResponse {
+  for (const name of HOP_BY_HOP) delete headers[name];
+  opaque.res.writeHead(statusCode, headers);
+  return opaque.res;
+}
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
+function finished(this: void, error: Error | null, data: Dispatcher.StreamData<Exchange>): void {
+  if (!error) return;
+  const { req, res, user, options } = data.opaque;
+  // The client left: nothing to tell anyone.
+  if (res.destroyed && !res.writableFinished && (req.destroyed || req.socket.destroyed)) return;
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  const kind: UpstreamFailure = code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : REFUSED.has(code) || REFUSED.has(causeCode(error)) ? 'refused' : 'reset';
+  options.onFailure(user, kind);
+  if (res.headersSent || res.destroyed) {
+    // Part of the body is out: the client must see a broken response, not a short one.
+    res.destroy();
+    return;
   }
-
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
-    if (statusCode < 200) return;
-    for (const name of HOP_BY_HOP) delete headers[name];
-    this.res.writeHead(statusCode, statusMessage, headers);
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.res.write(chunk)) return;
-    // The client reads slower than the workspace writes: wait for it.
-    controller.pause();
-    this.res.once('drain', () => controller.resume());
-  }
-
-  onResponseEnd(): void {
-    this.res.end();
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    if (this.failed) return;
-    this.failed = true;
-    const code = (error as NodeJS.ErrnoException).code ?? '';
-    if (this.res.destroyed || (this.req.destroyed && !this.res.headersSent)) return;
-    const kind: UpstreamFailure = code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : REFUSED.has(code) || REFUSED.has(causeCode(error)) ? 'refused' : 'reset';
-    this.options.onFailure(this.user, kind);
-    if (this.res.headersSent) {
-      // Part of the body is out: the client must see a broken response, not a short one.
-      this.res.destroy();
-      return;
-    }
-    this.options.sendError(this.req, this.res, kind === 'timeout' ? new UpstreamTimeoutError() : new UpstreamError());
-  }
+  options.sendError(req, res, kind === 'timeout' ? new UpstreamTimeoutError() : new UpstreamError());
 }
 
 function causeCode(error: Error): string {

@@ -71,4 +71,38 @@ describe('upstream faults', () => {
       backend.close();
     }
   });
+
+  it('keeps serving after many clients cut off large downloads halfway (no pooled connection is leaked)', async () => {
+    const { connect } = await import('node:net');
+    gw = await startGateway();
+    const jwt = await token('quitter');
+    expect((await visit(`${gw.url}/ws/quitter/`, { headers: pageLoad(jwt) })).status).toBe(200);
+    const port = Number(new URL(gw.url).port);
+    // 6 waves of 50 clients hanging up in the middle of 1 MiB answers: more than the pool holds.
+    for (let wave = 0; wave < 6; wave++) {
+      await Promise.all(
+        Array.from({ length: 50 }, () =>
+          new Promise<void>((done) => {
+            const socket = connect(port, '127.0.0.1');
+            socket.on('error', () => done());
+            socket.write(`GET /ws/quitter/__bytes?size=1m HTTP/1.1\r\nHost: gw\r\nCookie: workspace_token=${jwt}\r\n\r\n`);
+            // Reads slowly, so the gateway has to pause and resume the workspace's answer, then hangs up.
+            socket.on('data', () => {
+              socket.pause();
+              setTimeout(() => socket.resume(), 2);
+            });
+            setTimeout(() => {
+              socket.destroy();
+              done();
+            }, 20 + Math.random() * 200);
+          }),
+        ),
+      );
+    }
+    const started = Date.now();
+    const after = await call(`${gw.url}/ws/quitter/__bytes`, { headers: scriptRequest(jwt) });
+    expect(after.status).toBe(200);
+    expect(after.body.length).toBe(1024);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
 });
