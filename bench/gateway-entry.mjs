@@ -1,0 +1,52 @@
+// The gateway as the bench runs it: its own process, built exactly like
+// `npm start` builds it (loadConfig from GATEWAY_* variables, createApp), but
+// with a runtime that points every workspace at the bench's backend.
+//
+// Env: BENCH_BACKEND_PORT (required), BENCH_KNOWN_WORKSPACES (default 10),
+//      BENCH_USER (default bench), and any GATEWAY_* setting.
+// Reports {ready, port, workspaces} over the IPC channel; exits when the
+// parent goes away or on SIGTERM/SIGINT (so --cpu-prof writes its profile).
+import { createApp } from '../dist/app.js';
+import { loadConfig } from '../dist/config/load.js';
+import { createLogger } from '../dist/log.js';
+import { FixedRuntime } from './fixed-runtime.mjs';
+
+const backendPort = Number(process.env.BENCH_BACKEND_PORT);
+if (!backendPort) {
+  console.error('gateway-entry: BENCH_BACKEND_PORT is required');
+  process.exit(2);
+}
+const known = Number(process.env.BENCH_KNOWN_WORKSPACES ?? 10);
+const benchUser = process.env.BENCH_USER ?? 'bench';
+const users = [benchUser];
+for (let i = 1; users.length < known; i++) users.push(`user${String(i).padStart(5, '0')}`);
+
+const config = loadConfig({
+  env: {
+    GATEWAY_HOST: '127.0.0.1',
+    GATEWAY_PORT: '0',
+    GATEWAY_RUNTIME: 'process',
+    GATEWAY_LOG_LEVEL: 'warn',
+    GATEWAY_IDLE_TIMEOUT: '24h',
+    ...process.env,
+  },
+});
+const runtime = new FixedRuntime({ host: '127.0.0.1', port: backendPort }, users);
+// Logs go to stderr so stdout stays free; the parent keeps them in a file.
+const app = createApp({ config, runtime, logger: createLogger(config.log_level, process.stderr) });
+const address = await app.listen();
+// listen() starts a reconcile in the background; one more makes sure every record is loaded before load starts.
+await app.manager.reconcile();
+const loaded = [...app.manager.all()].filter((ws) => ws.state === 'running').length;
+
+const shutdown = () => app.close().finally(() => process.exit(0));
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);
+process.once('disconnect', () => process.exit(0));
+process.on('message', (message) => {
+  if (message === 'gc' && typeof globalThis.gc === 'function') {
+    globalThis.gc();
+    process.send?.('gc-done');
+  }
+});
+process.send?.({ ready: true, port: address.port, workspaces: loaded, pid: process.pid });

@@ -1,0 +1,538 @@
+#!/usr/bin/env node
+// `npm run bench`: the gateway against the backend itself (direct), nginx and
+// configurable-http-proxy, all on 127.0.0.1 in one run, in interleaved rounds;
+// then, when a Docker Engine answers, a spawn storm, sequential spawns, cold
+// start and wake. Prints the tables, writes the raw figures to bench/results/.
+// See bench/README.md for every option and what each figure means.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync, readFileSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { engineAnswers, engineBench, engineVersion } from './lib/engine.mjs';
+import { summarizeProfile } from './lib/profile.mjs';
+import { treeRssKiB } from './lib/procstat.mjs';
+import { BENCH_DIR, installChp, startBackend, startChp, startGateway, startNginx } from './lib/targets.mjs';
+import { fmt, installExitHandlers, median, onExit, ratio, run, sleep, table } from './lib/util.mjs';
+import { echoRtt, idleSockets } from './lib/ws-bench.mjs';
+import { wrkRound } from './lib/wrk.mjs';
+
+// ---------------------------------------------------------------------------
+// Options: environment variables, a few of them also as flags.
+
+const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  console.log(readFileSync(join(BENCH_DIR, 'README.md'), 'utf8'));
+  process.exit(0);
+}
+const env = process.env;
+const flag = (name) => argv.includes(name);
+const quick = flag('--quick') || env.BENCH_QUICK === '1';
+const num = (name, fallback) => (env[name] !== undefined && env[name] !== '' ? Number(env[name]) : fallback);
+
+const opts = {
+  quick,
+  rounds: num('BENCH_ROUNDS', quick ? 1 : 3),
+  seconds: num('BENCH_SECONDS', quick ? 2 : 4),
+  warmupSeconds: num('BENCH_WARMUP_SECONDS', 1),
+  threads: num('BENCH_THREADS', 2),
+  connections: num('BENCH_CONNECTIONS', 50),
+  targets: (env.BENCH_TARGETS ?? 'direct,gateway,nginx,chp').split(',').map((s) => s.trim()).filter(Boolean),
+  scale: num('BENCH_SCALE', 10_000),
+  wsRoundTrips: num('BENCH_WS_ROUNDTRIPS', quick ? 500 : 2000),
+  wsIdle: num('BENCH_WS_IDLE', 1000),
+  wsSettleMs: num('BENCH_WS_SETTLE_MS', quick ? 700 : 1500),
+  busyLimit: num('BENCH_BUSY_LIMIT', 0.15),
+  chpVersion: env.BENCH_CHP_VERSION ?? '5',
+  nginxWorkers: num('BENCH_NGINX_WORKERS', 1),
+  proxy: !(flag('--engine-only') || env.BENCH_PROXY === '0'),
+  engine: flag('--no-engine') ? '0' : flag('--engine') ? '1' : (env.BENCH_ENGINE ?? 'auto'),
+  stormUsers: Math.min(200, Math.max(1, num('BENCH_STORM_USERS', quick ? 10 : 50))),
+  sequentialBudgetS: num('BENCH_SEQ_BUDGET', quick ? 4 : 30),
+  coldReps: num('BENCH_COLD_REPS', quick ? 1 : 3),
+  profile: flag('--profile') || env.BENCH_PROFILE === '1',
+  maxSeconds: num('BENCH_MAX_SECONDS', quick ? 240 : 900),
+};
+installExitHandlers(opts.maxSeconds);
+
+const t0 = Date.now();
+const say = (msg) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${msg}\n`);
+const out = [];
+const print = (text = '') => {
+  out.push(text);
+  console.log(text);
+};
+
+const SECRET = `bench-${randomBytes(16).toString('hex')}`;
+const USER = 'bench';
+const jwt = await new SignJWT({ user_id: USER })
+  .setProtectedHeader({ alg: 'HS256' })
+  .setIssuedAt()
+  .setExpirationTime('2h')
+  .sign(new TextEncoder().encode(SECRET));
+const cookieHeaders = { Cookie: `workspace_token=${jwt}` };
+
+const started = Date.now();
+const results = { started_at: new Date(started).toISOString(), options: opts };
+mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
+const stamp = new Date(started).toISOString().replace(/[:.]/g, '-');
+const work = mkdtempSync(join(tmpdir(), 'workspace-gateway-bench-'));
+onExit(() => rmSync(work, { recursive: true, force: true }));
+
+// ---------------------------------------------------------------------------
+// Machine facts.
+
+async function firstLine(cmd, args) {
+  const r = await run(cmd, args, { timeoutMs: 10_000 });
+  return (r.stdout + r.stderr).trim().split('\n')[0] ?? '';
+}
+
+const machine = {
+  date: new Date(started).toISOString(),
+  nproc: cpus().length,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  kernel: release(),
+  memory_gib: +(totalmem() / 2 ** 30).toFixed(1),
+  node: process.version,
+  nginx: (await firstLine('nginx', ['-v'])).replace(/^nginx version:\s*/, ''),
+  wrk: (await firstLine('wrk', ['--version'])).replace(/\s*\[.*$/, '').replace(/Copyright.*$/, '').trim(),
+};
+results.machine = machine;
+
+/** Which gateway code was measured: a hash of every .js file under dist/ and the newest file's time (the tree changes under us). */
+function buildFingerprint() {
+  const dist = join(BENCH_DIR, '..', 'dist');
+  const files = [];
+  const walk = (dir) => {
+    for (const name of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, name.name);
+      if (name.isDirectory()) walk(path);
+      else if (name.name.endsWith('.js')) files.push(path);
+    }
+  };
+  walk(dist);
+  files.sort();
+  const hash = createHash('sha256');
+  let newest = 0;
+  for (const f of files) {
+    hash.update(f.slice(dist.length)).update(readFileSync(f));
+    newest = Math.max(newest, statSync(f).mtimeMs);
+  }
+  return { dist_sha256: hash.digest('hex').slice(0, 12), dist_built_at: new Date(newest).toISOString(), files: files.length };
+}
+results.gateway_build = buildFingerprint();
+
+// ---------------------------------------------------------------------------
+// Proxy part.
+
+const SCENARIOS = [
+  { name: '1 KiB GET', path: '/__bytes', bytes: 1024 },
+  { name: '1 MiB GET', path: '/__bytes?size=1m', bytes: 1024 * 1024 },
+];
+
+async function check(target, path, bytes, headers = cookieHeaders) {
+  const res = await fetch(`http://127.0.0.1:${target.port}${target.prefix}${path}`, { headers });
+  const body = Buffer.from(await res.arrayBuffer());
+  if (res.status !== 200 || body.length !== bytes) throw new Error(`${target.name}: GET ${path} answered ${res.status} with ${body.length} bytes (expected 200, ${bytes})`);
+}
+
+async function proxyPart() {
+  const targets = {};
+  say(`work folder ${work}`);
+  const backend = await startBackend(work);
+  targets.direct = backend;
+  if (opts.targets.includes('gateway')) {
+    targets.gateway = await startGateway({ work, name: 'gateway', backendPort: backend.port, secret: SECRET, known: 10, user: USER });
+    if (opts.scale > 0) {
+      targets['gateway-10k'] = await startGateway({ work, name: 'gateway-10k', backendPort: backend.port, secret: SECRET, known: opts.scale, user: USER });
+      targets['gateway-10k'].name = `gateway ${fmt(opts.scale)} ws`;
+    }
+  }
+  if (opts.targets.includes('nginx')) targets.nginx = await startNginx({ work, backendPort: backend.port, workers: opts.nginxWorkers });
+  if (opts.targets.includes('chp')) {
+    const chp = await installChp(opts.chpVersion);
+    machine.chp = chp.version;
+    targets.chp = await startChp({ work, backendPort: backend.port, bin: chp.bin });
+  }
+  const list = Object.values(targets).filter((t) => t === backend || opts.targets.some((n) => t.name.startsWith(n)));
+  const main = list.filter((t) => !t.name.startsWith('gateway ')); // the scale gateway joins the 1 KiB rounds only
+
+  try {
+    // Every target serves the bytes; the gateway really checks the cookie.
+    for (const t of list) for (const s of SCENARIOS) await check(t, s.path, s.bytes);
+    if (targets.gateway) {
+      const anonymous = await fetch(`http://127.0.0.1:${targets.gateway.port}/ws/${USER}/__bytes`, { headers: { accept: 'application/json' } });
+      await anonymous.arrayBuffer();
+      if (anonymous.status !== 401) throw new Error(`the gateway answered ${anonymous.status} without a cookie; expected 401`);
+    }
+
+    // Idle memory, before any load (a Node heap that grew under load would hide new allocations).
+    await sleep(1500);
+    for (const t of list) if (t.gc) await t.gc();
+    results.idle_rss_kib = Object.fromEntries(list.map((t) => [t.name, treeRssKiB(t.pids())]));
+    say('idle WebSockets …');
+    results.ws_idle = [];
+    for (const t of main) {
+      try {
+        const r = await idleSockets(t, backend, cookieHeaders, { count: opts.wsIdle, settleMs: opts.wsSettleMs });
+        results.ws_idle.push(r);
+        say(`  ${t.name}: ${fmt(r.kib_per_socket, 1)} KiB per idle WebSocket (${r.opened} open, ${r.failed} failed)`);
+      } catch (err) {
+        results.ws_idle.push({ target: t.name, error: err.message });
+        say(`  ${t.name}: FAILED ${err.message}`);
+      }
+    }
+
+    // Let the closing of the idle sockets (and the GC it causes) finish before timing echoes.
+    await sleep(1000);
+    say('WebSocket echo round trips …');
+    results.ws_rtt = [];
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const t of rotate(main, round)) {
+        try {
+          const r = await echoRtt(t, cookieHeaders, { count: opts.wsRoundTrips });
+          results.ws_rtt.push({ round, ...r });
+        } catch (err) {
+          results.ws_rtt.push({ round, target: t.name, error: err.message });
+          say(`  WS echo through ${t.name}: FAILED ${err.message}`);
+        }
+      }
+    }
+
+    say(`HTTP: warm-up, then ${opts.rounds} round(s) × ${opts.seconds} s per target and scenario (wrk -t${opts.threads} -c${opts.connections}) …`);
+    const wrkOpts = { seconds: opts.seconds, threads: opts.threads, connections: opts.connections, headers: cookieHeaders, busyLimit: opts.busyLimit };
+    for (const s of SCENARIOS) {
+      for (const t of s.bytes === 1024 ? list : main) {
+        await wrkRound(t, backend, { ...wrkOpts, path: s.path, seconds: opts.warmupSeconds }).catch((err) => say(`  warm-up of ${t.name} failed: ${err.message.split('\n')[0]}`));
+      }
+    }
+    results.http = [];
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const s of SCENARIOS) {
+        for (const t of rotate(s.bytes === 1024 ? list : main, round)) {
+          let r;
+          try {
+            r = await wrkRound(t, backend, { ...wrkOpts, path: s.path });
+          } catch (err) {
+            // wrk itself failed (the target refused connections): a stalled round with the reason.
+            r = { target: t.name, requests: 0, errors: 1, error: err.message.slice(0, 500), busy: false };
+          }
+          if (r.requests === 0) {
+            // Nothing completed (wrk's 10 s timeout is longer than the round, so hung requests count as nothing).
+            r.stalled = true;
+            r.answers_after = await answers(t);
+          }
+          results.http.push({ round, scenario: s.name, ...r });
+          say(
+            `  round ${round + 1} ${s.name.padEnd(9)} ${t.name.padEnd(17)} ${fmt(r.req_per_s).padStart(7)} req/s  p99 ${fmt(r.p99_ms, 2)} ms  ` +
+              `${fmt(r.cpu_us_per_req)} µs/req${r.errors ? `  ${r.errors} errors` : ''}${r.busy ? `  BUSY (others ${fmt(r.other_cpu_share * 100)}%)` : ''}` +
+              `${r.stalled ? `  STALLED: no request completed; a 1 KiB GET afterwards ${r.answers_after ? 'is answered' : 'is NOT answered'}` : ''}`,
+          );
+        }
+      }
+    }
+
+    if (opts.profile && targets.gateway) results.profile = await profileGateway(backend, wrkOpts);
+  } finally {
+    for (const t of Object.values(targets)) await t.stop();
+  }
+}
+
+/** Whether the target answers a 1 KiB GET within 3 s. */
+async function answers(target) {
+  try {
+    const res = await fetch(`http://127.0.0.1:${target.port}${target.prefix}/__bytes`, { headers: cookieHeaders, signal: AbortSignal.timeout(3000) });
+    return res.status === 200 && (await res.arrayBuffer()).byteLength === 1024;
+  } catch {
+    return false;
+  }
+}
+
+/** Round r starts at a different target, so no target always runs first or last. */
+function rotate(list, r) {
+  const k = r % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
+/** One extra gateway under --cpu-prof during a 1 KiB round (not one of the measured ones). */
+async function profileGateway(backend, wrkOpts) {
+  const dir = join(work, 'cpu-profile');
+  mkdirSync(dir, { recursive: true });
+  say('profiling one gateway (node --cpu-prof) during a 1 KiB round …');
+  const g = await startGateway({
+    work,
+    name: 'gateway-profiled',
+    backendPort: backend.port,
+    secret: SECRET,
+    known: 10,
+    user: USER,
+    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+  });
+  await wrkRound(g, backend, { ...wrkOpts, path: '/__bytes', seconds: opts.warmupSeconds });
+  const fromUs = Number(process.hrtime.bigint() / 1000n);
+  const r = await wrkRound(g, backend, { ...wrkOpts, path: '/__bytes' });
+  const toUs = Number(process.hrtime.bigint() / 1000n);
+  await g.stop();
+  const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  if (!file) throw new Error('the profiled gateway wrote no .cpuprofile');
+  const kept = join(BENCH_DIR, 'results', `${stamp}-gateway.cpuprofile`);
+  copyFileSync(file, kept);
+  return { ...summarizeProfile(file, 25, { fromUs, toUs }), file: kept, round: r };
+}
+
+// ---------------------------------------------------------------------------
+// Summaries and tables.
+
+function summarizeHttp() {
+  const groups = new Map();
+  for (const r of results.http ?? []) {
+    const key = `${r.scenario}|${r.target}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(r);
+  }
+  const summary = [];
+  for (const [key, rows] of groups) {
+    const [scenario, target] = key.split('|');
+    const done = rows.filter((r) => !r.stalled);
+    const clean = done.filter((r) => !r.busy);
+    const use = clean.length ? clean : done; // all stalled: no figures, only the count
+    summary.push({
+      scenario,
+      target,
+      rounds: rows.length,
+      busy_rounds: rows.filter((r) => r.busy).length,
+      req_per_s: median(use.map((r) => r.req_per_s)),
+      p50_ms: median(use.map((r) => r.p50_ms)),
+      p99_ms: median(use.map((r) => r.p99_ms)),
+      cpu_us_per_req: median(use.map((r) => r.cpu_us_per_req)),
+      cpu_cores: median(use.map((r) => r.cpu_cores)),
+      cpu_sys_share: median(use.map((r) => r.cpu_sys_share)),
+      rss_kib: Math.max(...rows.map((r) => r.rss_kib)),
+      errors: rows.reduce((s, r) => s + r.errors, 0),
+      stalled_rounds: rows.length - done.length,
+      other_cpu_share: Math.max(...rows.map((r) => r.other_cpu_share)),
+    });
+  }
+  return summary;
+}
+
+function printHttp(summary) {
+  const byScenario = (s) => summary.filter((r) => r.scenario === s);
+  const rows = [];
+  for (const s of SCENARIOS) {
+    const group = byScenario(s.name);
+    const direct = group.find((r) => r.target === 'direct');
+    for (const r of group) {
+      rows.push([
+        s.name,
+        r.target,
+        fmt(r.req_per_s),
+        r.target === 'direct' ? '1.00×' : ratio(r.req_per_s, direct?.req_per_s),
+        fmt(r.p50_ms, 2),
+        fmt(r.p99_ms, 2),
+        r.target === 'direct' ? '1.00×' : ratio(r.p99_ms, direct?.p99_ms),
+        fmt(r.cpu_us_per_req),
+        fmt(r.cpu_cores, 2),
+        `${fmt(r.cpu_sys_share * 100)}%`,
+        fmt(r.rss_kib / 1024, 1),
+        `${r.errors ? fmt(r.errors) : '0'}${r.stalled_rounds ? ` +${r.stalled_rounds} STALLED` : ''}`,
+        r.busy_rounds ? `${r.busy_rounds}/${r.rounds} !` : `0/${r.rounds}`,
+      ]);
+    }
+  }
+  print(
+    table(['scenario', 'target', 'req/s', '×direct', 'p50 ms', 'p99 ms', 'p99 ×direct', 'CPU µs/req', 'cores', 'kernel', 'RSS MiB', 'errors', 'busy rounds'], rows, { leftColumns: 2 }),
+  );
+  print('CPU µs/req: the proxy\'s own CPU (all its processes) per completed request; for direct, the backend\'s. cores: that CPU / wall time;');
+  print('kernel: the part of it spent in the kernel (stime: socket syscalls, and on loopback much of the receiver\'s network stack).');
+  if (summary.some((r) => r.stalled_rounds)) print('STALLED: rounds in which not one request completed (the target hung); left out of the medians, see the JSON.');
+  print(`busy rounds: rounds where processes other than proxy, backend, wrk and the bench used > ${fmt(opts.busyLimit * 100)}% of the machine (left out of the medians when a clean round exists).`);
+  const lines = [];
+  for (const s of SCENARIOS) {
+    const g = byScenario(s.name);
+    const get = (name) => g.find((r) => r.target === name);
+    const gw = get('gateway');
+    if (!gw) continue;
+    const parts = [];
+    for (const other of ['chp', 'nginx']) {
+      const o = get(other);
+      if (o) parts.push(`vs ${other}: req/s ${ratio(gw.req_per_s, o.req_per_s)}, CPU/req ${ratio(gw.cpu_us_per_req, o.cpu_us_per_req)}, p99 ${ratio(gw.p99_ms, o.p99_ms)}`);
+    }
+    const big = g.find((r) => r.target.startsWith('gateway ') && r.target !== 'gateway');
+    if (big) parts.push(`${big.target} vs 10 ws: req/s ${ratio(big.req_per_s, gw.req_per_s)}, CPU/req ${ratio(big.cpu_us_per_req, gw.cpu_us_per_req)}, p99 ${ratio(big.p99_ms, gw.p99_ms)}`);
+    if (parts.length) lines.push(`gateway, ${s.name}: ${parts.join('; ')}`);
+  }
+  for (const l of lines) print(l);
+}
+
+function printWs() {
+  const rtt = new Map();
+  for (const r of results.ws_rtt ?? []) {
+    if (!rtt.has(r.target)) rtt.set(r.target, []);
+    rtt.get(r.target).push(r);
+  }
+  const rttSummary = [...rtt].map(([target, all]) => {
+    const rows = all.filter((r) => !r.error);
+    return { target, p50_ms: median(rows.map((r) => r.p50_ms)), p99_ms: median(rows.map((r) => r.p99_ms)), failed_rounds: all.length - rows.length };
+  });
+  results.ws_rtt_summary = rttSummary;
+  const direct = rttSummary.find((r) => r.target === 'direct');
+  const idle = new Map((results.ws_idle ?? []).map((r) => [r.target, r]));
+  const rows = rttSummary.map((r) => {
+    const i = idle.get(r.target);
+    return [
+      r.target,
+      fmt(r.p50_ms * 1000),
+      r.target === 'direct' ? '1.00×' : ratio(r.p50_ms, direct?.p50_ms),
+      fmt(r.p99_ms * 1000),
+      r.target === 'direct' ? '1.00×' : ratio(r.p99_ms, direct?.p99_ms),
+      fmt((results.idle_rss_kib?.[r.target] ?? NaN) / 1024, 1),
+      i?.error ? 'FAILED' : i ? (i.gc ? `${fmt(i.kib_per_socket, 1)} (${fmt(i.kib_per_socket_no_gc, 1)})` : fmt(i.kib_per_socket, 1)) : '–',
+      i && !i.error ? `${i.still_open}/${i.opened + i.failed}` : '–',
+      r.failed_rounds ? `${r.failed_rounds} failed` : '',
+    ];
+  });
+  print(table(['target', 'WS RTT p50 µs', '×direct', 'p99 µs', '×direct', 'idle RSS MiB', 'KiB per idle WS', 'idle WS open', ''], rows));
+  for (const e of [...(results.ws_idle ?? []), ...(results.ws_rtt ?? [])].filter((r) => r.error).slice(0, 4)) print(`WebSocket failure through ${e.target}: ${e.error}`);
+  print(`WS RTT: ${fmt(opts.wsRoundTrips)} sequential echoes of 32 bytes per round, median of ${opts.rounds} round(s). KiB per idle WS: RSS growth with ${fmt(opts.wsIdle)} idle`);
+  print('WebSockets open through the target (for direct: the backend\'s own growth); the gateway is read after a full GC, the figure without GC in brackets.');
+  const big = Object.entries(results.idle_rss_kib ?? {}).find(([name]) => name.startsWith('gateway ') );
+  if (big) print(`idle RSS of the gateway knowing ${big[0].replace(/^gateway /, '')}: ${fmt(big[1] / 1024, 1)} MiB (10 ws: ${fmt((results.idle_rss_kib.gateway ?? NaN) / 1024, 1)} MiB)`);
+}
+
+const s = (ms) => (Number.isFinite(ms) ? `${fmt(ms / 1000, 2)} s` : '–');
+const msf = (ms) => (Number.isFinite(ms) ? `${fmt(ms)} ms` : '–');
+
+function printEngine(e) {
+  print(`image ${e.image}, GATEWAY_MAX_CONCURRENT_SPAWNS=${e.max_concurrent_spawns}, GATEWAY_MAX_RUNNING=${e.max_running}, engine ${machine.docker}`);
+  const st = e.storm;
+  const sq = e.sequential;
+  const rows = [
+    [
+      `storm (all at once)`,
+      `${st.ready}/${st.users}`,
+      s(st.all_ready_ms),
+      s(st.per_user.p50_ms),
+      s(st.per_user.p95_ms),
+      s(st.per_user.max_ms),
+      s(st.engine_start.p50_ms),
+      String(st.duplicate_containers),
+      String(st.error_responses),
+      String(st.capacity_responses),
+      String(st.peak_concurrent_starts),
+    ],
+    [
+      `sequential`,
+      `${sq.ready}/${sq.users_attempted}${sq.users_attempted < st.users ? ` of ${st.users}` : ''}`,
+      Number.isFinite(sq.all_ready_ms) ? s(sq.all_ready_ms) : `${s(sq.elapsed_ms)} (≈${s(sq.projected_all_ms)} for ${st.users})`,
+      s(sq.per_user.p50_ms),
+      s(sq.per_user.p95_ms),
+      s(sq.per_user.max_ms),
+      s(sq.engine_start.p50_ms),
+      String(sq.duplicate_containers),
+      String(sq.error_responses),
+      String(sq.capacity_responses),
+      '1',
+    ],
+  ];
+  print(table(['spawns', 'ready', 'all ready after', 'p50/user', 'p95/user', 'max/user', 'engine start() p50', 'dup containers', 'errors', 'capacity 503', 'peak starts'], rows));
+  const seqAll = Number.isFinite(sq.all_ready_ms) ? sq.all_ready_ms : sq.projected_all_ms;
+  print(`concurrency buys ${ratio(seqAll, st.all_ready_ms, 1)} (sequential time for ${st.users} users / storm time until all ready); starting pages served in the storm: ${fmt(st.starting_pages)}`);
+  print();
+  const cw = [];
+  for (const [label, m, runs] of [
+    ['cold start (create+start+ready)', e.cold_median, e.cold],
+    ['wake (start+ready after stop)', e.wake_median, e.wake],
+  ]) {
+    cw.push([
+      label,
+      msf(m.total_ms),
+      msf(m.engine_start_ms),
+      msf(m.overhead_ms),
+      msf(m.before_engine_ms),
+      msf(m.after_start_ms),
+      msf(m.editor_boot_ms),
+      msf(m.noticed_after_ms),
+      String(runs.length),
+    ]);
+  }
+  print(table(['one user (median)', 'total', 'engine start()', 'gateway overhead', 'before start()', 'after start()', '…editor boot', '…noticed after', 'runs'], cw));
+  print('engine start(): time inside runtime.start (engine create/start calls until it reports running). gateway overhead = total - engine start() =');
+  print('before start() (auth, engine inspect) + after start(), which is the editor booting in the container (until its "listening" log line,');
+  print('engine timestamps) and the gateway noticing it (readiness poll every 50 ms, growing ×1.5) and answering.');
+  if (e.storm.errors?.length) print(`storm errors (first ${e.storm.errors.length}): ${JSON.stringify(e.storm.errors.slice(0, 5))}`);
+}
+
+function printProfile(p) {
+  print(
+    `gateway under --cpu-prof, one 1 KiB round: ${fmt(p.round.req_per_s)} req/s, ${fmt(p.round.cpu_us_per_req)} µs/req, ${fmt(p.round.cpu_sys_share * 100)}% of it in the kernel ` +
+      `(profiling adds overhead); samples of that round only: busy ${fmt(p.busy_ms)} ms of ${fmt(p.total_ms)} ms. Native functions (no url) include the syscalls they make.`,
+  );
+  print(table(['area', 'self ms', 'share of busy'], p.areas.slice(0, 12).map((a) => [a.key, fmt(a.ms), `${fmt(a.share_of_busy * 100, 1)}%`])));
+  print();
+  print(table(['function (self time)', 'self ms', 'share of busy'], p.functions.slice(0, 20).map((f) => [f.key, fmt(f.ms), `${fmt(f.share_of_busy * 100, 1)}%`])));
+  print(`profile kept at ${p.file} (open it in Chrome DevTools → Performance, or speedscope)`);
+}
+
+// ---------------------------------------------------------------------------
+
+try {
+  if (opts.proxy) await proxyPart();
+
+  let engine = opts.engine;
+  if (engine === 'auto') engine = (await engineAnswers()) ? '1' : '0';
+  if (engine === '1') {
+    if (!(await engineAnswers())) throw new Error('BENCH_ENGINE=1 but no Docker Engine answers at /var/run/docker.sock');
+    machine.docker = await engineVersion();
+    results.engine = await engineBench({ users: opts.stormUsers, sequentialBudgetS: opts.sequentialBudgetS, coldReps: opts.coldReps, secret: SECRET, log: say });
+  } else {
+    results.engine = { skipped: opts.engine === '0' ? 'disabled (BENCH_ENGINE=0 / --no-engine)' : 'no Docker Engine answered at /var/run/docker.sock' };
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+results.finished_at = new Date().toISOString();
+results.duration_s = (Date.now() - started) / 1000;
+
+print();
+print(`workspace-gateway bench — ${machine.date}`);
+print(
+  `machine: ${machine.nproc} × ${machine.cpu}, ${machine.memory_gib} GiB, Linux ${machine.kernel}; node ${machine.node}, nginx ${machine.nginx}` +
+    `${machine.chp ? `, configurable-http-proxy ${machine.chp}` : ''}, ${machine.wrk}${machine.docker ? `, docker ${machine.docker}` : ''}`,
+);
+print(`gateway build: dist/ sha256 ${results.gateway_build.dist_sha256}, newest file ${results.gateway_build.dist_built_at}`);
+if (opts.proxy) print(
+  `load: wrk -t${opts.threads} -c${opts.connections}, ${opts.rounds} interleaved round(s) × ${opts.seconds} s; nginx ${opts.nginxWorkers} worker(s), keep-alive upstream; ` +
+    `all on 127.0.0.1; gateway authenticated by cookie (the others get the same header)${opts.quick ? '; QUICK mode' : ''}`,
+);
+if (opts.proxy) {
+  print();
+  results.http_summary = summarizeHttp();
+  printHttp(results.http_summary);
+  print();
+  printWs();
+  const gw = results.http_summary.find((r) => r.scenario === '1 KiB GET' && r.target === 'gateway');
+  const ng = results.http_summary.find((r) => r.scenario === '1 KiB GET' && r.target === 'nginx');
+  if (gw && ng && gw.cpu_us_per_req > 2 * ng.cpu_us_per_req && !results.profile) {
+    print();
+    print(`hint: the gateway spends ${ratio(gw.cpu_us_per_req, ng.cpu_us_per_req, 1)} nginx's CPU per 1 KiB request; BENCH_PROFILE=1 npm run bench profiles it and lists where the time goes.`);
+  }
+}
+if (results.engine && !results.engine.skipped) {
+  print();
+  printEngine(results.engine);
+} else if (results.engine?.skipped) {
+  print();
+  print(`engine part skipped: ${results.engine.skipped}`);
+}
+if (results.profile) {
+  print();
+  printProfile(results.profile);
+}
+const file = join(BENCH_DIR, 'results', `${stamp}.json`);
+writeFileSync(file, JSON.stringify(results, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
+writeFileSync(join(BENCH_DIR, 'results', `${stamp}.txt`), out.join('\n') + '\n');
+print();
+print(`raw results: ${file} (took ${fmt(results.duration_s)} s)`);
+process.exit(0);
