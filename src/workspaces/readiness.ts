@@ -17,15 +17,18 @@ export function answersHttp(endpoint: Endpoint, timeoutMs = 1000): Promise<boole
 }
 
 /**
- * Polls until the editor answers or the deadline passes. The interval grows a
- * little so a hundred waiting spawns do not flood the engine's network.
+ * Polls until the editor answers or the deadline passes: every 25 ms for the
+ * first second (a small editor boots in a few hundred ms, and every ms of
+ * noticing late is the student's), then growing to 500 ms so a hundred slow
+ * spawns do not flood the engine's network.
  */
 export async function waitUntilAnswering(endpoint: Endpoint, deadline: number, signal?: AbortSignal): Promise<boolean> {
-  let interval = 50;
+  const started = Date.now();
+  let interval = 25;
   while (Date.now() < deadline && !signal?.aborted) {
     if (await answersHttp(endpoint, Math.min(1000, Math.max(1, deadline - Date.now())))) return true;
     await sleep(interval);
-    interval = Math.min(interval * 1.5, 500);
+    if (Date.now() - started > 1000) interval = Math.min(interval * 1.5, 500);
   }
   return false;
 }
