@@ -179,6 +179,9 @@ export class Gateway {
     const endpoint = manager.endpointOf(r.user) ?? (await manager.ensure(r.user, { wake: false }));
     if (socket.destroyed) return;
     prepareForward(req, this.forwardContext(req, ctx, r));
+    // No permessage-deflate: compressed frames would hide which messages are the editor's
+    // keep-alives, and the idle rule could no longer tell an untouched tab from a student.
+    delete req.headers['sec-websocket-extensions'];
     this.deps.proxy.upgrade(req, socket, head, r.user, endpoint);
     // It outlives the request that authenticated it: once the token has expired (plus the
     // grace) it is closed, and the editor's reconnect must bring a valid token.

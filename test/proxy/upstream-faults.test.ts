@@ -105,4 +105,28 @@ describe('upstream faults', () => {
     expect(after.body.length).toBe(1024);
     expect(Date.now() - started).toBeLessThan(2000);
   });
+
+  it('does not pass on compression offers, so the idle rule can read the editor\'s frames', async () => {
+    const { createServer } = await import('node:http');
+    let seen: Record<string, unknown> | undefined;
+    const backend = createServer();
+    backend.on('upgrade', (req, socket) => {
+      seen = req.headers;
+      socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    });
+    await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
+    try {
+      const runtime = new FakeRuntime({ host: '127.0.0.1', port: (backend.address() as { port: number }).port });
+      runtime.workspaces.set('vera', { user: 'vera', state: 'running', id: 'v', endpoint: runtime.endpoint });
+      gw = await startGateway({}, runtime);
+      await gw.app.manager.reconcile();
+      const jwt = await token('vera');
+      await openWebSocket(`${gw.wsUrl}/ws/vera/socket`, { cookie: `workspace_token=${jwt}`, 'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits' });
+      expect(seen?.['sec-websocket-extensions']).toBeUndefined();
+      expect(seen?.upgrade).toBe('websocket');
+      expect(seen?.cookie).toBeUndefined();
+    } finally {
+      backend.close();
+    }
+  });
 });
