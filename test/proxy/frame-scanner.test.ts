@@ -57,16 +57,79 @@ describe('FrameScanner', () => {
   });
 });
 
+/**
+ * Messages an open code-server 4.100.3 tab sent through the gateway, recorded
+ * in Chromium (uncompressed; README "Idle rule"). Hex of the whole message, or
+ * of its start when `length` says it was longer (the rest was JSON).
+ */
+const measured = {
+  keepAlive: { hex: '09000000000000021400000000' },
+  ack: { hex: '03000000000000016600000000' },
+  // [100, id, "telemetry", "ping"]: a burst of 5 every 70 s from an untouched tab.
+  latencyPing: { hex: '010000021a000002120000001904040664069504010974656c656d65747279010470696e6700' },
+  // [100, id, "extensions", "getExtensionsControlManifest"]: every 5 minutes from an untouched tab.
+  controlManifest: {
+    hex: '01000002360000022e000000320404066406b104010a657874656e73696f6e73011c676574457874656e73696f6e73436f6e74726f6c4d616e696665737400',
+  },
+  // One key typed in the terminal: remoteterminal.$input, and the extension host's $acceptTerminalInteraction.
+  terminalInput: { hex: '01000003060000031b0000002604040664068006010e72656d6f74657465726d696e616c010624696e70757404020601010120' },
+  terminalInteraction: { hex: '01000003ac0000031b0000002801000000df611a246163636570745465726d696e616c496e746572616374696f6e000000035b315d' },
+  // One key typed in the editor: $acceptModelChanged to the extension host.
+  modelChanged: {
+    hex: '01000002cd000001cb0000020101000000445113246163636570744d6f64656c4368616e676564000001e35b7b22246d6964223a312c22667350617468223a',
+    length: 1906,
+  },
+  // ~70 s after the last input, once: the window turned inactive.
+  windowInactive: { hex: '010000024d000001640000002a010000002a6718246f6e4469644368616e676557696e646f77416374697665000000075b66616c73655d' },
+};
+
+function message(name: keyof typeof measured): Buffer {
+  const m: { hex: string; length?: number } = measured[name];
+  const head = Buffer.from(m.hex, 'hex');
+  return m.length ? Buffer.concat([head, Buffer.alloc(m.length - head.length, 0x20)]) : head;
+}
+
+/** Feeds the messages as a browser sends them (masked binary frames) and classifies each. */
+function classify(...names: (keyof typeof measured)[]): boolean[] {
+  const verdicts: boolean[] = [];
+  const scanner = new FrameScanner((opcode, length, firstByte) => verdicts.push(isStudentFrame(opcode, length, firstByte)));
+  scanner.push(Buffer.concat(names.map((n) => clientFrame(OPCODE.binary, message(n)))));
+  return verdicts;
+}
+
 describe('isStudentFrame', () => {
-  it('counts data frames, not control frames or VS Code keep-alives', () => {
-    expect(isStudentFrame(OPCODE.text, 5, 104)).toBe(true);
-    expect(isStudentFrame(OPCODE.binary, 200, 1)).toBe(true);
-    expect(isStudentFrame(OPCODE.continuation, 10, 1)).toBe(true);
+  it('never counts control frames', () => {
     expect(isStudentFrame(OPCODE.ping, 0, -1)).toBe(false);
     expect(isStudentFrame(OPCODE.pong, 4, 1)).toBe(false);
     expect(isStudentFrame(OPCODE.close, 2, 3)).toBe(false);
-    expect(isStudentFrame(OPCODE.binary, 13, 9)).toBe(false); // KeepAlive
-    expect(isStudentFrame(OPCODE.binary, 13, 3)).toBe(false); // Ack
-    expect(isStudentFrame(OPCODE.binary, 13, 1)).toBe(true); // a Regular message with an empty body is still a message
+  });
+
+  it('does not count what an untouched code-server tab sends', () => {
+    expect(classify('keepAlive', 'ack', 'latencyPing', 'controlManifest')).toEqual([false, false, false, false]);
+  });
+
+  it('counts typing in the editor and in the terminal', () => {
+    expect(classify('modelChanged', 'terminalInput', 'terminalInteraction')).toEqual([true, true, true]);
+  });
+
+  it('counts the one-off window-inactive notice (it comes once, ~70 s after the last input)', () => {
+    expect(classify('windowInactive')).toEqual([true]);
+  });
+
+  it('knows the background calls by size whatever the size of their request id (1-3 bytes)', () => {
+    for (const length of [37, 38, 39, 62, 63, 64]) expect(isStudentFrame(OPCODE.binary, length, 1), `${length} bytes`).toBe(false);
+    // Other Regular messages of nearby sizes are activity, as are other message types of those sizes.
+    for (const length of [36, 40, 51, 53, 61, 65]) expect(isStudentFrame(OPCODE.binary, length, 1), `${length} bytes`).toBe(true);
+    expect(isStudentFrame(OPCODE.binary, 38, 2)).toBe(true);
+  });
+
+  it('counts a Regular message with an empty body, and other applications\' frames', () => {
+    expect(isStudentFrame(OPCODE.binary, 13, 1)).toBe(true);
+    expect(isStudentFrame(OPCODE.binary, 13, 9)).toBe(false);
+    expect(isStudentFrame(OPCODE.binary, 13, 3)).toBe(false);
+    expect(isStudentFrame(OPCODE.text, 5, 104)).toBe(true);
+    expect(isStudentFrame(OPCODE.text, 38, 1)).toBe(true);
+    expect(isStudentFrame(OPCODE.continuation, 10, 1)).toBe(true);
+    expect(isStudentFrame(OPCODE.binary, 200, 1)).toBe(true);
   });
 });

@@ -1,0 +1,334 @@
+/**
+ * The whole path with the real editor: headless Chromium → gateway → a
+ * code-server container (`apra-nova-code-server`, built locally by
+ * images/workspace/build-local.sh) on the engine. Slow by nature (minutes);
+ * it fails, never skips, when the image cannot be built or the engine is away.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupInstance, dockerCli, requireEngine, uniqueInstance, type UniqueInstance } from '../support/engine.js';
+import { containersOf, dockerEnv } from '../support/engine-gateway.js';
+import { CHROMIUM, screenshot } from '../support/browser.js';
+import { startGateway, token, type TestGateway } from '../support/gateway.js';
+import { call } from '../support/http.js';
+
+const BUILD_SCRIPT = fileURLToPath(new URL('../../images/workspace/build-local.sh', import.meta.url));
+const PROJECT = '/home/coder/project';
+/**
+ * Longer than the 62 s quiet gap between the untouched tab's latency-ping
+ * bursts (5 pings 2 s apart every 70 s): were those pings counted, the
+ * untouched workspace would never stop, so this test would catch it.
+ */
+const IDLE_TIMEOUT_S = 66;
+
+const main = uniqueInstance('e2e-code-server');
+const idle = uniqueInstance('e2e-idle');
+
+/** Builds (or reuses, ~1 s) the code-server image; resolves with its tag. */
+function codeServerImage(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('bash', [BUILD_SCRIPT], { timeout: 900_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`images/workspace/build-local.sh failed: ${err.message}\n${String(stderr).slice(-4000)}`));
+      const tag = String(stdout).trim().split('\n').pop();
+      if (!tag) return reject(new Error(`build-local.sh printed no tag\n${stderr}`));
+      resolve(tag);
+    });
+  });
+}
+
+/** Settings code-server needs beyond the small test defaults (it is a real editor with a terminal). */
+function codeServerEnv(scope: UniqueInstance, image: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...dockerEnv(scope, image), GATEWAY_MEMORY_LIMIT: '1g', GATEWAY_PIDS_LIMIT: '512', GATEWAY_SPAWN_TIMEOUT: '90s', ...extra };
+}
+
+/**
+ * Debian's Chromium as in test/support/browser.ts, with WebGL off: the editor's
+ * terminal then draws with its DOM renderer (its fallback), so the test can
+ * read the prompt and command output from the page.
+ */
+function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-webgl', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+async function containerOf(scope: UniqueInstance, user: string) {
+  const list = await containersOf(scope.instance, user);
+  expect(list, `containers of ${user}`).toHaveLength(1);
+  return list[0]!;
+}
+
+async function execIn(containerId: string, script: string) {
+  return dockerCli(['exec', containerId, 'bash', '-c', script]);
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+interface Student {
+  user: string;
+  jwt: string;
+  context: BrowserContext;
+  page: Page;
+  /** URLs of every WebSocket the page opened. */
+  sockets: string[];
+  /** How many of them have closed. */
+  closed: () => number;
+  /** `Sec-WebSocket-Extensions` of each WebSocket handshake answer the browser got ('' for none). */
+  extensions: string[];
+}
+
+describe('real VS Code (code-server) through the gateway in a real browser', () => {
+  let browser: Browser;
+  let image: string;
+  const gateways: TestGateway[] = [];
+  const contexts: BrowserContext[] = [];
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    await requireEngine();
+    image = await codeServerImage();
+    browser = await launchBrowser();
+    console.log(`beforeAll ${Date.now() - t0} ms (image ${image})`);
+  }, 900_000);
+  afterAll(async () => {
+    const t0 = Date.now();
+    const took: string[] = [];
+    const step = async (name: string, work: () => Promise<unknown>) => {
+      const t = Date.now();
+      await work();
+      took.push(`${name} ${Date.now() - t} ms`);
+    };
+    await step('contexts', () => Promise.all(contexts.map((c) => c.close().catch(() => {}))));
+    await step('browser', async () => browser?.close());
+    await step('gateways', () => Promise.all(gateways.map((g) => g.close())));
+    await step('cleanup', async () => {
+      await cleanupInstance(main.instance);
+      await cleanupInstance(idle.instance);
+    });
+    console.log(`afterAll ${Date.now() - t0} ms: ${took.join(', ')}`);
+  });
+
+  async function student(gw: TestGateway, user: string): Promise<Student> {
+    const jwt = await token(user);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    contexts.push(context);
+    await context.addCookies([{ name: 'workspace_token', value: jwt, url: gw.url, httpOnly: true, sameSite: 'Lax' }]);
+    const page = await context.newPage();
+    const sockets: string[] = [];
+    let closed = 0;
+    page.on('websocket', (ws) => {
+      sockets.push(ws.url());
+      ws.on('close', () => closed++);
+    });
+    const extensions: string[] = [];
+    const cdp = await context.newCDPSession(page);
+    cdp.on('Network.webSocketHandshakeResponseReceived', ({ response }) => {
+      const name = Object.keys(response.headers).find((h) => h.toLowerCase() === 'sec-websocket-extensions');
+      extensions.push(name ? String(response.headers[name]) : '');
+    });
+    await cdp.send('Network.enable');
+    return { user, jwt, context, page, sockets, closed: () => closed, extensions };
+  }
+
+  /** Opens /ws/me and waits for the workbench; returns whether the starting page was shown first. */
+  async function openWorkspace(gw: TestGateway, s: Student): Promise<{ starting: boolean }> {
+    const response = await s.page.goto(`${gw.url}/ws/me`);
+    const starting = response?.headers()['x-workspace-status'] === 'starting';
+    await s.page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
+    // The workbench is drawn before its connection to the server is made; the Explorer needs it.
+    await s.page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ timeout: 60_000 });
+    const url = new URL(s.page.url());
+    expect(`${url.origin}${url.pathname}`).toBe(`${gw.url}/ws/${s.user}/`);
+    return { starting };
+  }
+
+  /**
+   * Answers code-server's "Do you trust the authors of the files in this folder?"
+   * as a student would. It is modal and comes once per new folder, up to tens of
+   * seconds after the workbench shows (when the connection to the server is up),
+   * so a first visit waits for it; the answer is remembered for the folder.
+   */
+  async function trustFolder(page: Page, { firstVisit }: { firstVisit: boolean }): Promise<void> {
+    const yes = page.getByRole('button', { name: 'Yes, I trust the authors' });
+    if (await yes.waitFor({ timeout: firstVisit ? 90_000 : 3_000 }).then(() => true, () => false)) await yes.click();
+    else if (firstVisit) throw new Error('the workspace trust dialog never showed');
+    await page.getByRole('dialog').waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
+  }
+
+  async function api(gw: TestGateway, s: Student, method: string, path: string) {
+    const res = await call(`${gw.url}/api/workspaces/me${path}`, { method, headers: { authorization: `Bearer ${s.jwt}` } });
+    return { status: res.status, body: await res.json() };
+  }
+
+  /** The text of every integrated terminal on the page (DOM renderer rows). */
+  function terminalText(page: Page): Promise<string> {
+    return page.evaluate(() => [...document.querySelectorAll('.xterm-rows')].map((rows) => (rows as HTMLElement).innerText).join('\n'));
+  }
+
+  /** Opens a new terminal (Ctrl+Shift+`) and waits for bash's prompt in the project folder. */
+  async function openTerminal(page: Page): Promise<void> {
+    await page.locator('.monaco-workbench').click({ position: { x: 700, y: 300 } });
+    await page.keyboard.press('Control+Shift+Backquote');
+    await until('the shell prompt', async () => (/coder@[^\s]+:~\/project\$/.test(await terminalText(page)) ? true : undefined), 60_000);
+  }
+
+  async function runInTerminal(page: Page, command: string, expectOutput: RegExp): Promise<string> {
+    await page.locator('.terminal-wrapper.active .xterm, .terminal-wrapper .xterm').last().click();
+    await page.keyboard.type(command, { delay: 20 });
+    await page.keyboard.press('Enter');
+    return until(`terminal output ${expectOutput}`, async () => {
+      const text = await terminalText(page);
+      return expectOutput.test(text) ? text : undefined;
+    }, 30_000);
+  }
+
+  let alice: Student;
+  let aliceContainer: string;
+  let gw: TestGateway;
+
+  it('A: a student lands in VS Code in their own container, writes a file in the terminal, and finds it again after stop and wake', async () => {
+    gw = await startGateway(codeServerEnv(main, image));
+    gateways.push(gw);
+    alice = await student(gw, 'alice');
+    const first = await openWorkspace(gw, alice);
+    expect(first.starting).toBe(true);
+    await trustFolder(alice.page, { firstVisit: true });
+    await screenshot(alice.page, 'e2e-a1-workbench');
+
+    // Her own container, from the code-server image, on the private network.
+    const container = await containerOf(main, 'alice');
+    aliceContainer = container.Id;
+    expect(container.State).toBe('running');
+    expect(container.Image).toBe(image);
+    // Every WebSocket the editor opened goes to the gateway, under her workspace path.
+    await until('an editor WebSocket', async () => (alice.sockets.length > 0 ? true : undefined), 30_000);
+    for (const url of alice.sockets) expect(url.startsWith(`${gw.wsUrl}/ws/alice/`), url).toBe(true);
+
+    await openTerminal(alice.page);
+    await screenshot(alice.page, 'e2e-a2-terminal');
+    await runInTerminal(alice.page, `echo hello-from-A > ${PROJECT}/proof.txt && echo written-$((40+2))`, /written-42/);
+    await screenshot(alice.page, 'e2e-a3-file-written');
+    const cat = await execIn(aliceContainer, `cat ${PROJECT}/proof.txt`);
+    expect(cat.stdout.trim()).toBe('hello-from-A');
+
+    // Stop through the API: the container stops, the open editor loses its connection.
+    const stopped = await api(gw, alice, 'POST', '/stop');
+    expect(stopped.status).toBe(200);
+    expect(stopped.body.state).toBe('stopped');
+    expect((await containerOf(main, 'alice')).State).toBe('exited');
+    // The editor's WebSockets are closed (reconnecting gets 503 and does not wake the workspace).
+    await until('the editor WebSockets to close', async () => (alice.closed() === alice.sockets.length ? true : undefined), 20_000);
+    await screenshot(alice.page, 'e2e-a4-stopped');
+
+    // Opening /ws/me again wakes the same container (starting page, then the workbench) with the file still there.
+    const again = await openWorkspace(gw, alice);
+    expect(again.starting).toBe(true);
+    await trustFolder(alice.page, { firstVisit: false });
+    const woken = await containerOf(main, 'alice');
+    expect(woken.Id).toBe(aliceContainer);
+    expect(woken.State).toBe('running');
+    await alice.page.getByRole('treeitem', { name: 'proof.txt' }).waitFor({ timeout: 30_000 });
+    await openTerminal(alice.page);
+    await runInTerminal(alice.page, `cat ${PROJECT}/proof.txt`, /^hello-from-A\s*$/m);
+    await screenshot(alice.page, 'e2e-a5-woken-file-kept');
+    expect(alice.sockets.every((url) => url.startsWith(`${gw.wsUrl}/ws/alice/`))).toBe(true);
+  }, 300_000);
+
+  it("B: another student gets their own empty workspace and never sees the first student's file", async () => {
+    expect(aliceContainer, 'test A ran first').toBeTruthy();
+    const bob = await student(gw, 'bob');
+    await openWorkspace(gw, bob);
+    await trustFolder(bob.page, { firstVisit: true });
+    await screenshot(bob.page, 'e2e-b1-own-workspace');
+    const container = await containerOf(main, 'bob');
+    expect(container.Id).not.toBe(aliceContainer);
+    expect((await execIn(container.Id, `ls -A ${PROJECT}`)).stdout.trim()).toBe('');
+    expect((await execIn(container.Id, `test -e ${PROJECT}/proof.txt`)).code).not.toBe(0);
+    expect(await bob.page.getByRole('treeitem', { name: 'proof.txt' }).count()).toBe(0);
+    for (const url of bob.sockets) expect(url.startsWith(`${gw.wsUrl}/ws/bob/`), url).toBe(true);
+    // Alice's workspace URL is refused to Bob's cookie.
+    const refused = await bob.page.goto(`${gw.url}/ws/alice/`);
+    expect(refused?.status()).toBe(403);
+    await screenshot(bob.page, 'e2e-b2-alice-refused');
+    // Alice's file is still only in Alice's container.
+    expect((await execIn(aliceContainer, `cat ${PROJECT}/proof.txt`)).stdout.trim()).toBe('hello-from-A');
+  }, 180_000);
+
+  it('C: an untouched open editor tab lets the workspace stop after the idle timeout; a tab where someone types keeps it running', async () => {
+    const idleGw = await startGateway(codeServerEnv(idle, image, { GATEWAY_IDLE_TIMEOUT: `${IDLE_TIMEOUT_S}s` }));
+    gateways.push(idleGw);
+    const untouched = await student(idleGw, 'ivy');
+    const typist = await student(idleGw, 'tom');
+    // Tom's workspace is started through the API and given a file before his page loads,
+    // so the Explorer lists it at once (no wait for the file watcher).
+    const started = await api(idleGw, typist, 'POST', '/start');
+    expect(started.status).toBe(200);
+    expect((await execIn((await containerOf(idle, 'tom')).Id, `echo notes > ${PROJECT}/notes.txt`)).code).toBe(0);
+    await Promise.all([openWorkspace(idleGw, untouched), openWorkspace(idleGw, typist)]);
+    const loaded = Date.now();
+    await screenshot(untouched.page, 'e2e-c1-untouched-open');
+    // The rule reads VS Code's message type and size from each client frame: under
+    // permessage-deflate those are deflate output, and every keep-alive would count.
+    await until('the editor WebSocket handshakes', async () => (untouched.extensions.length >= 2 ? true : undefined), 30_000);
+    expect(untouched.extensions, 'WebSocket compression was negotiated through the gateway; the idle rule needs plain frames').toEqual(
+      untouched.extensions.map(() => ''),
+    );
+
+    // Tom trusts the folder, opens his file and types into it every few seconds (auto-save is on).
+    await trustFolder(typist.page, { firstVisit: true });
+    await typist.page.getByRole('treeitem', { name: 'notes.txt' }).dblclick({ timeout: 30_000 });
+    const editor = typist.page.locator('.editor-instance .monaco-editor .view-lines').first();
+    await editor.waitFor({ timeout: 30_000 });
+    await editor.click();
+    let typing = true;
+    let typed = 0;
+    const typingStarted = Date.now();
+    const typingLoop = (async () => {
+      while (typing) {
+        await typist.page.keyboard.type('x');
+        typed++;
+        await new Promise((r) => setTimeout(r, 3_000));
+      }
+    })();
+
+    try {
+      // Ivy touches nothing: her open tab keeps sending keep-alives, acks and latency pings, which must not count.
+      const ivy = await until('the untouched workspace to stop', async () => {
+        const { body } = await api(idleGw, untouched, 'GET', '');
+        return body.state === 'running' ? undefined : body;
+      }, 4 * IDLE_TIMEOUT_S * 1000, 1_000);
+      const stoppedAfter = Date.now() - loaded;
+      expect(ivy.state).toBe('stopped');
+      expect(ivy.reason).toBe('idle');
+      expect(stoppedAfter).toBeGreaterThanOrEqual(IDLE_TIMEOUT_S * 1000);
+      expect((await containerOf(idle, 'ivy')).State).toBe('exited');
+      await screenshot(untouched.page, 'e2e-c2-untouched-stopped');
+
+      // Tom has been typing all along, for at least twice the idle timeout, and his workspace runs.
+      const left = 2 * IDLE_TIMEOUT_S * 1000 - (Date.now() - typingStarted);
+      if (left > 0) await new Promise((r) => setTimeout(r, left));
+      const tom = (await api(idleGw, typist, 'GET', '')).body;
+      expect(tom.state).toBe('running');
+      expect(tom.lastActivityKind).toBe('websocket');
+      expect(Date.now() - Date.parse(tom.lastActivity)).toBeLessThan(10_000);
+      expect((await containerOf(idle, 'tom')).State).toBe('running');
+      expect(typed).toBeGreaterThanOrEqual(Math.floor((2 * IDLE_TIMEOUT_S) / 3) - 1);
+      await screenshot(typist.page, 'e2e-c3-typist-running');
+      console.log(`idle test: untouched tab stopped ${Math.round(stoppedAfter / 1000)} s after load (timeout ${IDLE_TIMEOUT_S} s); typist typed ${typed} keys over ${Math.round((Date.now() - typingStarted) / 1000)} s and still runs`);
+    } finally {
+      typing = false;
+      await typingLoop.catch(() => {});
+    }
+  }, 420_000);
+});
