@@ -61,6 +61,11 @@ async function containerOf(scope: UniqueInstance, user: string) {
   return list[0]!;
 }
 
+/** The engine's view of a container can trail the gateway's event by a moment. */
+async function untilContainerState(scope: UniqueInstance, user: string, state: string): Promise<void> {
+  await until(`${user}'s container to be ${state}`, async () => ((await containerOf(scope, user)).State === state ? true : undefined), 15_000, 250);
+}
+
 async function execIn(containerId: string, script: string) {
   return dockerCli(['exec', containerId, 'bash', '-c', script]);
 }
@@ -226,7 +231,7 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     const stopped = await api(gw, alice, 'POST', '/stop');
     expect(stopped.status).toBe(200);
     expect(stopped.body.state).toBe('stopped');
-    expect((await containerOf(main, 'alice')).State).toBe('exited');
+    await untilContainerState(main, 'alice', 'exited');
     // The editor's WebSockets are closed (reconnecting gets 503 and does not wake the workspace).
     await until('the editor WebSockets to close', async () => (alice.closed() === alice.sockets.length ? true : undefined), 20_000);
     await screenshot(alice.page, 'e2e-a4-stopped');
@@ -312,7 +317,7 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
       expect(ivy.state).toBe('stopped');
       expect(ivy.reason).toBe('idle');
       expect(stoppedAfter).toBeGreaterThanOrEqual(IDLE_TIMEOUT_S * 1000);
-      expect((await containerOf(idle, 'ivy')).State).toBe('exited');
+      await untilContainerState(idle, 'ivy', 'exited');
       await screenshot(untouched.page, 'e2e-c2-untouched-stopped');
 
       // Tom has been typing all along, for at least twice the idle timeout, and his workspace runs.
