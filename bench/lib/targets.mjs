@@ -150,15 +150,12 @@ http {
   const child = spawnChild('nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { cwd: dir });
   logTo(child, join(work, 'nginx.log'));
   await waitForPort(port, 10_000, 'nginx');
-  return {
-    name: 'nginx',
-    port,
-    pid: child.pid,
-    child,
-    prefix: '',
-    pids: () => processTree(child.pid),
-    stop: () => stopChild(child),
-  };
+  return childTarget('nginx', port, child);
+}
+
+/** A target that is one child process (and its own children). */
+function childTarget(name, port, child) {
+  return { name, port, pid: child.pid, child, prefix: '', pids: () => processTree(child.pid), stop: () => stopChild(child) };
 }
 
 /** configurable-http-proxy installed on demand into a temporary folder (reused while present). */
@@ -187,16 +184,8 @@ export async function startChp({ work, backendPort, bin }) {
   );
   logTo(child, join(work, 'chp.log'));
   await waitForPort(port, 20_000, 'configurable-http-proxy');
-  return {
-    name: 'chp',
-    port,
-    pid: child.pid,
-    child,
-    prefix: '',
-    // CHP's bin is a node script started directly: the child is the node process.
-    pids: () => processTree(child.pid),
-    stop: () => stopChild(child),
-  };
+  // CHP's bin is a node script started directly: the child is the node process.
+  return childTarget('chp', port, child);
 }
 
 export const listDir = (dir) => (existsSync(dir) ? readdirSync(dir) : []);

@@ -22,7 +22,7 @@ export async function wrkRound(target, backend, { path, seconds, threads, connec
 
   const pids = target.pids();
   const isDirect = target === backend;
-  const before = {
+  const sample = () => ({
     proxy: treeTicks(pids),
     proxySys: isDirect ? sysTicks(backend.pid) : treeSysTicks(pids),
     backend: cpuTicks(backend.pid),
@@ -30,17 +30,10 @@ export async function wrkRound(target, backend, { path, seconds, threads, connec
     self: cpuTicks(process.pid),
     machine: machineTicks(),
     at: nowMs(),
-  };
+  });
+  const before = sample();
   const result = await run('wrk', args, { timeoutMs: (seconds + 30) * 1000 });
-  const after = {
-    proxy: treeTicks(pids),
-    proxySys: isDirect ? sysTicks(backend.pid) : treeSysTicks(pids),
-    backend: cpuTicks(backend.pid),
-    wrk: childrenTicks(),
-    self: cpuTicks(process.pid),
-    machine: machineTicks(),
-    at: nowMs(),
-  };
+  const after = sample();
   const line = /WRKJSON (\{.*\})/.exec(result.stdout);
   if (result.code !== 0 || !line) throw new Error(`wrk failed against ${target.name} (${url}): code ${result.code}\n${result.stdout}\n${result.stderr}`);
   const w = JSON.parse(line[1]);
