@@ -76,7 +76,8 @@ export class WorkspaceManager extends EventEmitter {
   /** Hot path: where a running workspace listens, without touching the engine. */
   endpointOf(user: string): Endpoint | undefined {
     const ws = this.workspaces.get(user);
-    return ws?.confirmed && ws.state === 'running' ? ws.endpoint : undefined;
+    // A workspace being stopped takes no new requests: a reconnecting tab would reopen what is closing.
+    return ws?.confirmed && ws.state === 'running' && ws.stopping === undefined ? ws.endpoint : undefined;
   }
 
   get(user: string): Workspace | undefined {
@@ -97,7 +98,7 @@ export class WorkspaceManager extends EventEmitter {
     if (endpoint) return endpoint;
     const ws = this.record(user);
     if (!ws.pending) {
-      if (!wake && ws.confirmed) throw new WorkspaceNotRunningError(user);
+      if (!wake && (ws.confirmed || ws.stopping !== undefined)) throw new WorkspaceNotRunningError(user);
       ws.pending = this.bringUp(ws, wake);
       ws.pending.catch(() => {}).finally(() => (ws.pending = undefined));
     }
