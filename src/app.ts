@@ -145,6 +145,7 @@ export function createApp({ config, logger = createLogger(config.log_level), run
     async close() {
       lifetime.abort();
       idlePolicy.stop();
+      sockets.destroyAll();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
       await proxy.close();

@@ -54,6 +54,11 @@ export class SocketRegistry {
   }
 
   /** Sends a close frame (1001 going away, or what `code` says) and ends each socket. */
+  /** Destroys every open socket at once (shutdown: upgraded sockets are not the HTTP server's to close). */
+  destroyAll(): void {
+    for (const set of this.byUser.values()) for (const socket of set) socket.destroy();
+  }
+
   closeUser(user: string, code: number, reason: string): void {
     for (const socket of this.byUser.get(user) ?? []) closeSocket(socket, code, reason);
   }
