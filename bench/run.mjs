@@ -407,31 +407,29 @@ function printEngine(e) {
   print(`image ${e.image}, GATEWAY_MAX_CONCURRENT_SPAWNS=${e.max_concurrent_spawns}, GATEWAY_MAX_RUNNING=${e.max_running}, engine ${machine.docker}`);
   const st = e.storm;
   const sq = e.sequential;
+  // The columns both spawn rows share: per-user times, engine time and the counts.
+  const spawnFigures = (x) => [
+    s(x.per_user.p50_ms),
+    s(x.per_user.p95_ms),
+    s(x.per_user.max_ms),
+    s(x.engine_start.p50_ms),
+    String(x.duplicate_containers),
+    String(x.error_responses),
+    String(x.capacity_responses),
+  ];
   const rows = [
     [
       `storm (all at once)`,
       `${st.ready}/${st.users}`,
       s(st.all_ready_ms),
-      s(st.per_user.p50_ms),
-      s(st.per_user.p95_ms),
-      s(st.per_user.max_ms),
-      s(st.engine_start.p50_ms),
-      String(st.duplicate_containers),
-      String(st.error_responses),
-      String(st.capacity_responses),
+      ...spawnFigures(st),
       String(st.peak_concurrent_starts),
     ],
     [
       `sequential`,
       `${sq.ready}/${sq.users_attempted}${sq.users_attempted < st.users ? ` of ${st.users}` : ''}`,
       Number.isFinite(sq.all_ready_ms) ? s(sq.all_ready_ms) : `${s(sq.elapsed_ms)} (≈${s(sq.projected_all_ms)} for ${st.users})`,
-      s(sq.per_user.p50_ms),
-      s(sq.per_user.p95_ms),
-      s(sq.per_user.max_ms),
-      s(sq.engine_start.p50_ms),
-      String(sq.duplicate_containers),
-      String(sq.error_responses),
-      String(sq.capacity_responses),
+      ...spawnFigures(sq),
       '1',
     ],
   ];
