@@ -43,10 +43,15 @@ const shutdown = () => app.close().finally(() => process.exit(0));
 process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);
 process.once('disconnect', () => process.exit(0));
-process.on('message', (message) => {
+process.on('message', async (message) => {
   if (message === 'gc' && typeof globalThis.gc === 'function') {
     globalThis.gc();
     process.send?.('gc-done');
+  }
+  // What the RSS is made of (V8 heap, buffers, the rest), after a full GC.
+  if (message === 'memory' && typeof globalThis.gc === 'function') {
+    globalThis.gc();
+    process.send?.({ memory: process.memoryUsage(), spaces: (await import('node:v8')).getHeapSpaceStatistics() });
   }
 });
 process.send?.({ ready: true, port: address.port, workspaces: loaded, pid: process.pid });

@@ -16,7 +16,6 @@ import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { FrameScanner } from './proxy/frame-scanner.js';
 import { SocketRegistry } from './proxy/socket-registry.js';
 import { WorkspaceProxy } from './proxy/workspace-proxy.js';
-import { createRuntime } from './runtimes/create.js';
 import type { Endpoint, Runtime } from './runtimes/runtime.js';
 import { isStudentFrame } from './workspaces/activity.js';
 import { IdlePolicy } from './workspaces/idle-policy.js';
@@ -25,8 +24,8 @@ import { WorkspaceManager } from './workspaces/manager.js';
 export interface AppOptions {
   config: Config;
   logger?: Logger;
-  /** Tests pass their own; otherwise built from `config.runtime`. */
-  runtime?: Runtime;
+  /** From `createRuntime(config, logger)`, or a test's own. */
+  runtime: Runtime;
 }
 
 export interface App {
@@ -44,7 +43,7 @@ export interface App {
 }
 
 /** The one place the gateway is wired together. */
-export function createApp({ config, logger = createLogger(config.log_level), runtime = createRuntime(config, logger) }: AppOptions): App {
+export function createApp({ config, logger = createLogger(config.log_level), runtime }: AppOptions): App {
   const sockets = new SocketRegistry();
   const manager = new WorkspaceManager({
     runtime,

@@ -16,6 +16,8 @@ import { createApp } from './app.js';
 import { authCookie } from './auth/credentials.js';
 import { isUserId } from './auth/user-id.js';
 import { configFromCommandLine } from './cli.js';
+import { createLogger } from './log.js';
+import { createRuntime } from './runtimes/create.js';
 
 async function engineAnswers(): Promise<boolean> {
   try {
@@ -42,7 +44,8 @@ if (useDocker && !process.env.GATEWAY_IMAGE) {
 }
 
 const config = configFromCommandLine(process.argv.slice(2), process.env, defaults);
-const app = createApp({ config });
+const logger = createLogger(config.log_level);
+const app = createApp({ config, logger, runtime: await createRuntime(config, logger) });
 const { port } = await app.listen();
 const secret = config.jwt_key.kind === 'secret' ? config.jwt_key.secret : undefined;
 if (!secret) throw new Error('the demo signs its own development tokens: use a shared secret');

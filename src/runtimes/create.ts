@@ -1,17 +1,23 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
 import { ConfigError } from '../config/load.js';
-import { DockerRuntime } from './docker.js';
-import { ProcessRuntime } from './process.js';
 import type { Runtime } from './runtime.js';
 
-export function createRuntime(config: Config, logger: Logger): Runtime {
+/**
+ * The configured runtime. Each is loaded only when chosen: dockerode alone
+ * (through ssh2's asm.js heap) costs a gateway without Docker about 14 MiB of RSS.
+ */
+export async function createRuntime(config: Config, logger: Logger): Promise<Runtime> {
   switch (config.runtime) {
-    case 'docker':
+    case 'docker': {
+      const { DockerRuntime } = await import('./docker.js');
       return new DockerRuntime({ config, logger });
-    case 'process':
+    }
+    case 'process': {
       logger.warn('process runtime: workspaces are plain local processes, NOT isolated from each other or from this machine; use it to try the gateway, never for students');
+      const { ProcessRuntime } = await import('./process.js');
       return new ProcessRuntime(config, logger);
+    }
     case 'swarm':
       throw new ConfigError(['GATEWAY_RUNTIME: the swarm runtime is not part of this release yet; use docker or process']);
   }

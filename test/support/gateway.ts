@@ -9,6 +9,7 @@ import { SignJWT } from 'jose';
 import pino, { type Logger } from 'pino';
 import WebSocket from 'ws';
 import { createApp, type App } from '../../src/app.js';
+import { createRuntime } from '../../src/runtimes/create.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Runtime } from '../../src/runtimes/runtime.js';
 
@@ -34,7 +35,8 @@ export async function startGateway(env: Record<string, string> = {}, runtime?: R
       ...env,
     },
   });
-  const app = createApp({ config, logger: logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), runtime });
+  const log = logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const app = createApp({ config, logger: log, runtime: runtime ?? (await createRuntime(config, log)) });
   const address = await app.listen();
   return {
     app,
