@@ -8,7 +8,7 @@ import type { Config } from '../config/load.js';
 import { ForbiddenError, GatewayError, NotFoundError, UriTooLongError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { prepareForward } from '../proxy/forward-headers.js';
-import { closeSocketAt } from '../proxy/socket-registry.js';
+import { closeSocketAt, destroySelf } from '../proxy/socket-registry.js';
 import type { WorkspaceProxy } from '../proxy/workspace-proxy.js';
 import type { Endpoint, Runtime } from '../runtimes/runtime.js';
 import type { WorkspaceManager } from '../workspaces/manager.js';
@@ -115,7 +115,8 @@ export class Gateway {
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const ctx: RequestContext = { id: requestId(req) };
-    socket.on('error', () => socket.destroy());
+    // Not a closure: one here would share this call's scope with the one below and keep `req` (and its headers) for the WebSocket's lifetime.
+    socket.on('error', destroySelf);
     this.upgrade(req, socket, head, ctx).catch((err: unknown) => {
       const error = asGatewayError(err);
       if (!(err instanceof GatewayError)) this.deps.logger.error({ reqId: ctx.id, err }, 'upgrade failed');

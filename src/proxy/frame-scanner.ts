@@ -19,7 +19,7 @@ const enum Stage {
 export class FrameScanner {
   private stage = Stage.Head;
   /** Header bytes gathered so far (headers may be split across chunks). */
-  private readonly head = Buffer.alloc(14);
+  private readonly head = Buffer.allocUnsafe(14); // from the shared pool: no buffer of its own per socket
   private headLength = 0;
   private remaining = 0;
   private opcode = 0;

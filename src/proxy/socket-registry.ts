@@ -11,6 +11,11 @@ export function closeFrame(code: number, reason: string): Buffer {
   return frame;
 }
 
+/** An 'error' listener that needs no closure: the socket is simply destroyed. */
+export function destroySelf(this: Duplex): void {
+  this.destroy();
+}
+
 /** setTimeout's limit (about 24.8 days); later deadlines are simply not scheduled. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -18,9 +23,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export function closeSocketAt(socket: Duplex, at: number, code: number, reason: string): void {
   const ms = at - Date.now();
   if (ms > MAX_TIMER_MS) return;
-  const timer = setTimeout(() => closeSocket(socket, code, reason), Math.max(0, ms));
+  const timer = setTimeout(closeSocket, Math.max(0, ms), socket, code, reason);
   timer.unref();
-  socket.once('close', () => clearTimeout(timer));
+  socket.on('close', () => clearTimeout(timer));
 }
 
 function closeSocket(socket: Duplex, code: number, reason: string): void {
@@ -43,7 +48,7 @@ export class SocketRegistry {
     if (!set) this.byUser.set(user, (set = new Set()));
     set.add(socket);
     this.total++;
-    socket.once('close', () => {
+    socket.on('close', () => {
       if (set.delete(socket)) this.total--;
       if (set.size === 0 && this.byUser.get(user) === set) this.byUser.delete(user);
     });
@@ -53,12 +58,17 @@ export class SocketRegistry {
     return this.byUser.get(user)?.size ?? 0;
   }
 
-  /** Sends a close frame (1001 going away, or what `code` says) and ends each socket. */
   /** Destroys every open socket at once (shutdown: upgraded sockets are not the HTTP server's to close). */
   destroyAll(): void {
-    for (const set of this.byUser.values()) for (const socket of set) socket.destroy();
+    for (const socket of this.all()) socket.destroy();
   }
 
+  /** The client ends of all open WebSockets. */
+  *all(): IterableIterator<Duplex> {
+    for (const set of this.byUser.values()) yield* set;
+  }
+
+  /** Sends a close frame (1001 going away, or what `code` says) and ends each socket. */
   closeUser(user: string, code: number, reason: string): void {
     for (const socket of this.byUser.get(user) ?? []) closeSocket(socket, code, reason);
   }
