@@ -6,7 +6,10 @@
 //      BENCH_USER (default bench), and any GATEWAY_* setting.
 // Reports {ready, port, workspaces} over the IPC channel; exits when the
 // parent goes away or on SIGTERM/SIGINT (so --cpu-prof writes its profile).
+import cluster from 'node:cluster';
 import { createApp } from '../dist/app.js';
+import { LEADER_SOCKET_ENV, runLeader } from '../dist/cluster/leader.js';
+import { runWorker } from '../dist/cluster/worker.js';
 import { loadConfig } from '../dist/config/load.js';
 import { createLogger } from '../dist/log.js';
 import { FixedRuntime } from './fixed-runtime.mjs';
@@ -31,15 +34,30 @@ const config = loadConfig({
     ...process.env,
   },
 });
-const runtime = new FixedRuntime({ host: '127.0.0.1', port: backendPort }, users);
 // Logs go to stderr so stdout stays free; the parent keeps them in a file.
-const app = createApp({ config, runtime, logger: createLogger(config.log_level, process.stderr) });
-const address = await app.listen();
+const logger = createLogger(config.log_level, process.stderr);
+// With GATEWAY_WORKERS > 1, as in main.js: this process leads, its forks (this file again) proxy.
+if (cluster.isWorker) {
+  await runWorker(config, process.env[LEADER_SOCKET_ENV], logger);
+  await new Promise(() => {});
+}
+const runtime = new FixedRuntime({ host: '127.0.0.1', port: backendPort }, users);
+let app;
+let port;
+let close;
+if (config.workers > 1) {
+  const leader = await runLeader(config, logger, runtime);
+  ({ app, port, close } = leader);
+} else {
+  app = createApp({ config, runtime, logger });
+  port = (await app.listen()).port;
+  close = () => app.close();
+}
 // listen() starts a reconcile in the background; one more makes sure every record is loaded before load starts.
 await app.manager.reconcile();
 const loaded = [...app.manager.all()].filter((ws) => ws.state === 'running').length;
 
-const shutdown = () => app.close().finally(() => process.exit(0));
+const shutdown = () => close().finally(() => process.exit(0));
 process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);
 process.once('disconnect', () => process.exit(0));
@@ -54,4 +72,4 @@ process.on('message', async (message) => {
     process.send?.({ memory: process.memoryUsage(), spaces: (await import('node:v8')).getHeapSpaceStatistics() });
   }
 });
-process.send?.({ ready: true, port: address.port, workspaces: loaded, pid: process.pid });
+process.send?.({ ready: true, port, workspaces: loaded, pid: process.pid });

@@ -39,6 +39,7 @@ const opts = {
   connections: num('BENCH_CONNECTIONS', 50),
   targets: (env.BENCH_TARGETS ?? 'direct,gateway,nginx,chp').split(',').map((s) => s.trim()).filter(Boolean),
   scale: num('BENCH_SCALE', 10_000),
+  gatewayWorkers: num('BENCH_GATEWAY_WORKERS', 2),
   wsRoundTrips: num('BENCH_WS_ROUNDTRIPS', quick ? 500 : 2000),
   wsIdle: num('BENCH_WS_IDLE', 1000),
   wsSettleMs: num('BENCH_WS_SETTLE_MS', quick ? 700 : 1500),
@@ -125,6 +126,9 @@ results.gateway_build = buildFingerprint();
 // ---------------------------------------------------------------------------
 // Proxy part.
 
+const SCALE_NAME = `gateway ${fmt(opts.scale)} ws`;
+const CLUSTER_NAME = `gateway ${opts.gatewayWorkers} workers`;
+
 const SCENARIOS = [
   { name: '1 KiB GET', path: '/__bytes', bytes: 1024 },
   { name: '1 MiB GET', path: '/__bytes?size=1m', bytes: 1024 * 1024 },
@@ -145,7 +149,19 @@ async function proxyPart() {
     targets.gateway = await startGateway({ work, name: 'gateway', backendPort: backend.port, secret: SECRET, known: 10, user: USER });
     if (opts.scale > 0) {
       targets['gateway-10k'] = await startGateway({ work, name: 'gateway-10k', backendPort: backend.port, secret: SECRET, known: opts.scale, user: USER });
-      targets['gateway-10k'].name = `gateway ${fmt(opts.scale)} ws`;
+      targets['gateway-10k'].name = SCALE_NAME;
+    }
+    if (opts.gatewayWorkers > 1) {
+      targets['gateway-cluster'] = await startGateway({
+        work,
+        name: 'gateway-cluster',
+        backendPort: backend.port,
+        secret: SECRET,
+        known: 10,
+        user: USER,
+        env: { GATEWAY_WORKERS: String(opts.gatewayWorkers) },
+      });
+      targets['gateway-cluster'].name = CLUSTER_NAME;
     }
   }
   if (opts.targets.includes('nginx')) targets.nginx = await startNginx({ work, backendPort: backend.port, workers: opts.nginxWorkers });
@@ -155,7 +171,9 @@ async function proxyPart() {
     targets.chp = await startChp({ work, backendPort: backend.port, bin: chp.bin });
   }
   const list = Object.values(targets).filter((t) => t === backend || opts.targets.some((n) => t.name.startsWith(n)));
-  const main = list.filter((t) => !t.name.startsWith('gateway ')); // the scale gateway joins the 1 KiB rounds only
+  // The scale gateway joins the 1 KiB rounds only, the cluster both HTTP scenarios; the WebSocket figures are the single gateway's.
+  const main = list.filter((t) => !t.name.startsWith('gateway '));
+  const bigBodies = list.filter((t) => t.name !== SCALE_NAME);
 
   try {
     // Every target serves the bytes; the gateway really checks the cookie.
@@ -202,14 +220,14 @@ async function proxyPart() {
     say(`HTTP: warm-up, then ${opts.rounds} round(s) × ${opts.seconds} s per target and scenario (wrk -t${opts.threads} -c${opts.connections}) …`);
     const wrkOpts = { seconds: opts.seconds, threads: opts.threads, connections: opts.connections, headers: cookieHeaders, busyLimit: opts.busyLimit };
     for (const s of SCENARIOS) {
-      for (const t of s.bytes === 1024 ? list : main) {
+      for (const t of s.bytes === 1024 ? list : bigBodies) {
         await wrkRound(t, backend, { ...wrkOpts, path: s.path, seconds: opts.warmupSeconds }).catch((err) => say(`  warm-up of ${t.name} failed: ${err.message.split('\n')[0]}`));
       }
     }
     results.http = [];
     for (let round = 0; round < opts.rounds; round++) {
       for (const s of SCENARIOS) {
-        for (const t of rotate(s.bytes === 1024 ? list : main, round)) {
+        for (const t of rotate(s.bytes === 1024 ? list : bigBodies, round)) {
           let r;
           try {
             r = await wrkRound(t, backend, { ...wrkOpts, path: s.path });
@@ -358,9 +376,15 @@ function printHttp(summary) {
       const o = get(other);
       if (o) parts.push(`vs ${other}: req/s ${ratio(gw.req_per_s, o.req_per_s)}, CPU/req ${ratio(gw.cpu_us_per_req, o.cpu_us_per_req)}, p99 ${ratio(gw.p99_ms, o.p99_ms)}`);
     }
-    const big = g.find((r) => r.target.startsWith('gateway ') && r.target !== 'gateway');
+    const big = get(SCALE_NAME);
     if (big) parts.push(`${big.target} vs 10 ws: req/s ${ratio(big.req_per_s, gw.req_per_s)}, CPU/req ${ratio(big.cpu_us_per_req, gw.cpu_us_per_req)}, p99 ${ratio(big.p99_ms, gw.p99_ms)}`);
     if (parts.length) lines.push(`gateway, ${s.name}: ${parts.join('; ')}`);
+    const cluster = get(CLUSTER_NAME);
+    const chp = get('chp');
+    const direct = get('direct');
+    if (cluster && chp && direct) {
+      lines.push(`${CLUSTER_NAME}, ${s.name}: vs chp: req/s ${ratio(cluster.req_per_s, chp.req_per_s)}; p99 vs direct ${ratio(cluster.p99_ms, direct.p99_ms)}; vs single gateway: req/s ${ratio(cluster.req_per_s, gw.req_per_s)}, CPU/req ${ratio(cluster.cpu_us_per_req, gw.cpu_us_per_req)}`);
+    }
   }
   for (const l of lines) print(l);
 }

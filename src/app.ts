@@ -11,13 +11,15 @@ import { createGatewayServer } from './http/server.js';
 import type { OriginPolicy } from './http/origin.js';
 import { createProxyTrust } from './http/proxy-trust.js';
 import { rejectUpgrade, sendError } from './http/respond.js';
+import { adoptPeerHeader } from './http/peer.js';
 import { createLogger } from './log.js';
-import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { createMetrics, type Metrics, type MetricsJson } from './metrics/metrics.js';
 import { FrameScanner } from './proxy/frame-scanner.js';
 import { SocketRegistry } from './proxy/socket-registry.js';
 import { WorkspaceProxy } from './proxy/workspace-proxy.js';
 import type { Endpoint, Runtime } from './runtimes/runtime.js';
 import { isStudentFrame } from './workspaces/activity.js';
+import type { WorkspaceDirectory } from './workspaces/directory.js';
 import { IdlePolicy } from './workspaces/idle-policy.js';
 import { WorkspaceManager } from './workspaces/manager.js';
 
@@ -26,6 +28,13 @@ export interface AppOptions {
   logger?: Logger;
   /** From `createRuntime(config, logger)`, or a test's own. */
   runtime: Runtime;
+  /**
+   * A cluster's leader listens here instead of on the public port: only its
+   * workers connect, and their word on each client's address is taken.
+   */
+  privateSocket?: string;
+  /** A cluster's leader: its workers' metrics, added into /metrics. */
+  workerMetrics?: () => Promise<MetricsJson[]>;
 }
 
 export interface App {
@@ -43,7 +52,8 @@ export interface App {
 }
 
 /** The one place the gateway is wired together. */
-export function createApp({ config, logger = createLogger(config.log_level), runtime }: AppOptions): App {
+export function createApp(options: AppOptions): App {
+  const { config, logger = createLogger(config.log_level), runtime, privateSocket } = options;
   const sockets = new SocketRegistry();
   const manager = new WorkspaceManager({
     runtime,
@@ -64,26 +74,11 @@ export function createApp({ config, logger = createLogger(config.log_level), run
       return counts;
     },
     openWebSockets: () => sockets.size,
+    others: options.workerMetrics,
   });
-  const proxy = new WorkspaceProxy({
-    timeoutMs: config.proxy_timeout,
-    sendError,
-    rejectUpgrade,
-    onUpstreamFailure: (user, kind) => {
-      logger.warn({ user, upstream: kind }, 'workspace upstream failed');
-      metrics.upstreamErrors.inc({ kind });
-      if (kind === 'refused') manager.unreachable(user);
-    },
-    onWebSocket: (user, client) => {
-      sockets.add(user, client);
-      const scanner = new FrameScanner((opcode, length, firstByte) => {
-        if (isStudentFrame(opcode, length, firstByte)) manager.touch(user, 'websocket');
-      });
-      client.on('data', (chunk: Buffer) => scanner.push(chunk));
-    },
-  });
-  const policy: OriginPolicy = { publicUrl: config.public_url, allowedOrigins: config.allowed_origins, trustsPeer: createProxyTrust(config.trusted_proxies) };
-  const authenticate = new Authenticator(createTokenVerifier(verifierOptionsFromConfig(config)), config.cookie_name);
+  const proxy = createWorkspaceProxy({ config, logger, metrics, directory: manager, sockets });
+  const policy = originPolicy(config);
+  const authenticate = createAuthenticator(config);
   const api = createWorkspaceApi({
     manager,
     runtime,
@@ -113,7 +108,13 @@ export function createApp({ config, logger = createLogger(config.log_level), run
     if (endpoint) proxy.forget(endpoint);
   });
 
-  const server = createGatewayServer({ headersTimeoutMs: config.headers_timeout }, gateway.handleRequest, gateway.handleUpgrade);
+  const server = privateSocket
+    ? createGatewayServer(
+        { headersTimeoutMs: config.headers_timeout },
+        (req, res) => (adoptPeerHeader(req), gateway.handleRequest(req, res)),
+        (req, socket, head) => (adoptPeerHeader(req), gateway.handleUpgrade(req, socket, head)),
+      )
+    : createGatewayServer({ headersTimeoutMs: config.headers_timeout }, gateway.handleRequest, gateway.handleUpgrade);
 
   const lifetime = new AbortController();
   return {
@@ -128,10 +129,11 @@ export function createApp({ config, logger = createLogger(config.log_level), run
     async listen() {
       await new Promise<void>((ok, fail) => {
         server.once('error', fail);
-        server.listen(config.port, config.host, () => ok());
+        if (privateSocket) server.listen(privateSocket, () => ok());
+        else server.listen(config.port, config.host, () => ok());
       });
-      const address = server.address() as AddressInfo;
-      logger.info({ host: address.address, port: address.port, runtime: runtime.name }, 'gateway listening');
+      const address = (privateSocket ? { address: privateSocket, port: 0, family: 'unix' } : server.address()) as AddressInfo;
+      logger.info({ host: address.address, port: address.port, runtime: runtime.name }, privateSocket ? 'gateway leader listening for its workers' : 'gateway listening');
       // What already runs is served at once; an engine that is away now is caught up with later.
       manager.reconcile().then(
         (found) => logger.info({ workspaces: found.length }, 'workspaces found in the engine'),
@@ -151,4 +153,38 @@ export function createApp({ config, logger = createLogger(config.log_level), run
       await runtime.close();
     },
   };
+}
+
+export function originPolicy(config: Config): OriginPolicy {
+  return { publicUrl: config.public_url, allowedOrigins: config.allowed_origins, trustsPeer: createProxyTrust(config.trusted_proxies) };
+}
+
+export function createAuthenticator(config: Config): Authenticator {
+  return new Authenticator(createTokenVerifier(verifierOptionsFromConfig(config)), config.cookie_name);
+}
+
+/**
+ * The proxy to workspaces with what the gateway does around it: upstream
+ * failures are logged, counted and make the directory doubt the endpoint;
+ * each WebSocket is registered (so a stopping workspace's tabs are closed)
+ * and its client frames are read for the idle rule.
+ */
+export function createWorkspaceProxy({ config, logger, metrics, directory, sockets }: { config: Config; logger: Logger; metrics: Metrics; directory: WorkspaceDirectory; sockets: SocketRegistry }): WorkspaceProxy {
+  return new WorkspaceProxy({
+    timeoutMs: config.proxy_timeout,
+    sendError,
+    rejectUpgrade,
+    onUpstreamFailure: (user, kind) => {
+      logger.warn({ user, upstream: kind }, 'workspace upstream failed');
+      metrics.upstreamErrors.inc({ kind });
+      if (kind === 'refused') directory.unreachable(user);
+    },
+    onWebSocket: (user, client) => {
+      sockets.add(user, client);
+      const scanner = new FrameScanner((opcode, length, firstByte) => {
+        if (isStudentFrame(opcode, length, firstByte)) directory.touch(user, 'websocket');
+      });
+      client.on('data', (chunk: Buffer) => scanner.push(chunk));
+    },
+  });
 }

@@ -79,7 +79,8 @@ export async function startGateway({ work, name, backendPort, secret, known, use
     child,
     known: ready.workspaces,
     prefix: `/ws/${user}`,
-    pids: () => [child.pid],
+    // With workers, the leader and its forks.
+    pids: () => processTree(child.pid),
     /** Full GC in the gateway (it runs with --expose-gc); used before idle memory readings. */
     gc: () =>
       new Promise((resolve) => {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -7,17 +6,19 @@ import type { Identity } from '../auth/identity.js';
 import type { Config } from '../config/load.js';
 import { ForbiddenError, GatewayError, NotFoundError, UriTooLongError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { prepareForward } from '../proxy/forward-headers.js';
-import { closeSocketAt, destroySelf } from '../proxy/socket-registry.js';
+import { destroySelf } from '../proxy/socket-registry.js';
 import type { WorkspaceProxy } from '../proxy/workspace-proxy.js';
-import type { Endpoint, Runtime } from '../runtimes/runtime.js';
+import type { Runtime } from '../runtimes/runtime.js';
 import type { WorkspaceManager } from '../workspaces/manager.js';
 import { acceptsHtml, isPageLoad } from './client-kind.js';
 import { errorPage, PAGE_HEADERS } from './pages.js';
-import { originAllowed, publicOrigin, requestHost, requestProto, type OriginPolicy } from './origin.js';
+import { originAllowed, publicOrigin, type OriginPolicy } from './origin.js';
 import { asGatewayError, redirect, rejectUpgrade, sendError, sendJson } from './respond.js';
 import { route, WORKSPACE_PREFIX, type Route } from './route.js';
+import { logWhenDone, pathOnly } from './request-log.js';
+import { requestId } from './request-id.js';
 import { startingPage } from './starting-page.js';
+import { WorkspaceForwarding } from './workspace-forwarding.js';
 
 export interface RequestContext {
   id: string;
@@ -38,7 +39,6 @@ export interface GatewayDeps {
   policy: OriginPolicy;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 /** A wake that is ready this fast goes straight to the editor, without a starting page flashing by. */
 const PAGE_GRACE_MS = 400;
 
@@ -63,11 +63,12 @@ async function readyWithin<T>(promise: Promise<T>, ms: number): Promise<T | unde
  */
 export class Gateway {
   private readonly policy: OriginPolicy;
-
+  private readonly forwarding: WorkspaceForwarding;
   private readonly debug: boolean;
 
   constructor(private readonly deps: GatewayDeps) {
     this.policy = deps.policy;
+    this.forwarding = new WorkspaceForwarding({ ...deps, directory: deps.manager });
     this.debug = deps.logger.isLevelEnabled('debug');
   }
 
@@ -84,11 +85,11 @@ export class Gateway {
     // Nothing is logged here unless at debug level; upstream failures are logged where they happen.
     if (r.kind === 'workspace') {
       const identity = this.deps.authenticate.known(req);
-      const endpoint = identity && this.allowed(identity, r.user) ? this.deps.manager.endpointOf(r.user) : undefined;
+      const endpoint = identity && this.forwarding.allowed(identity, r.user) ? this.deps.manager.endpointOf(r.user) : undefined;
       if (endpoint) {
         ctx.identity = identity;
         if (this.debug) this.logWhenDone(req, res, ctx);
-        return this.forward(req, res, ctx, r, endpoint);
+        return this.forwarding.web(req, res, ctx.id, r, endpoint);
       }
     }
     this.logWhenDone(req, res, ctx);
@@ -97,20 +98,7 @@ export class Gateway {
 
   /** Gateway-made answers (and, at debug level, every request) are logged once the response is done. */
   private logWhenDone(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
-    const started = performance.now();
-    // Taken now: forwarding rewrites req.url to the workspace's own path.
-    const path = pathOnly(req.url);
-    res.once('finish', () => {
-      if (res.statusCode < 400 && !this.debug) return;
-      this.deps.logger[res.statusCode >= 500 ? 'warn' : 'info']({
-        reqId: ctx.id,
-        user: ctx.identity?.user,
-        method: req.method,
-        path,
-        status: res.statusCode,
-        ms: Math.round(performance.now() - started),
-      }, 'request');
-    });
+    logWhenDone(this.deps.logger, req, res, () => ({ reqId: ctx.id, user: ctx.identity?.user }), this.debug);
   }
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -133,7 +121,7 @@ export class Gateway {
         await this.deps.runtime.ping();
         return sendJson(res, 200, { status: 'ready', runtime: this.deps.runtime.name });
       case 'metrics': {
-        const text = await this.deps.metrics.registry.metrics();
+        const text = await this.deps.metrics.render();
         res.writeHead(200, { 'content-type': this.deps.metrics.registry.contentType });
         res.end(text);
         return;
@@ -159,7 +147,7 @@ export class Gateway {
           if (!endpoint) return this.sendStartingPage(res, r.user);
         }
         endpoint ??= await manager.ensure(r.user, { wake: false });
-        this.forward(req, res, ctx, r, endpoint);
+        this.forwarding.web(req, res, ctx.id, r, endpoint);
         return;
       }
     }
@@ -174,26 +162,12 @@ export class Gateway {
     const r = this.route(req);
     if (r.kind !== 'workspace') throw new NotFoundError('WebSockets are only served inside a workspace.');
     if (!originAllowed(req, this.policy)) throw new ForbiddenError('This page may not open a connection to the workspace.', 'bad_origin');
-    await this.authorize(req, ctx, r.user);
+    const identity = await this.authorize(req, ctx, r.user);
     const manager = this.deps.manager;
     // A WebSocket never wakes a stopped workspace: a forgotten tab would keep it alive for ever.
     const endpoint = manager.endpointOf(r.user) ?? (await manager.ensure(r.user, { wake: false }));
     if (socket.destroyed) return;
-    prepareForward(req, this.forwardContext(req, ctx, r));
-    // No permessage-deflate: compressed frames would hide which messages are the editor's
-    // keep-alives, and the idle rule could no longer tell an untouched tab from a student.
-    delete req.headers['sec-websocket-extensions'];
-    this.deps.proxy.upgrade(req, socket, head, r.user, endpoint);
-    // It outlives the request that authenticated it: once the token has expired (plus the
-    // grace) it is closed, and the editor's reconnect must bring a valid token.
-    closeSocketAt(socket, ctx.identity!.expiresAt + this.deps.config.ws_token_grace, 1008, 'token expired');
-  }
-
-  private forward(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, r: Extract<Route, { kind: 'workspace' }>, endpoint: Endpoint): void {
-    this.deps.manager.touch(r.user, 'request');
-    prepareForward(req, this.forwardContext(req, ctx, r));
-    this.deps.metrics.proxied.inc();
-    this.deps.proxy.web(req, res, r.user, endpoint);
+    this.forwarding.upgrade(req, socket, head, ctx.id, identity, r, endpoint);
   }
 
   private sendStartingPage(res: ServerResponse, user: string): void {
@@ -203,19 +177,6 @@ export class Gateway {
     res.end(html);
   }
 
-  private forwardContext(req: IncomingMessage, ctx: RequestContext, r: Extract<Route, { kind: 'workspace' }>) {
-    const prefix = `${WORKSPACE_PREFIX}${r.user}`;
-    return {
-      cookieName: this.deps.config.cookie_name,
-      prefix,
-      path: this.deps.config.strip_prefix ? r.rest + r.query : prefix + r.rest + r.query,
-      proto: requestProto(req, this.policy),
-      host: requestHost(req, this.policy),
-      trustedPeer: this.policy.trustsPeer(req.socket.remoteAddress),
-      requestId: ctx.id,
-    };
-  }
-
   private async authenticate(req: IncomingMessage, ctx: RequestContext): Promise<Identity> {
     ctx.identity = (await this.deps.authenticate.authenticate(req)).identity;
     return ctx.identity;
@@ -223,13 +184,8 @@ export class Gateway {
 
   private async authorize(req: IncomingMessage, ctx: RequestContext, user: string): Promise<Identity> {
     const identity = await this.authenticate(req, ctx);
-    if (!this.allowed(identity, user)) throw new ForbiddenError();
+    if (!this.forwarding.allowed(identity, user)) throw new ForbiddenError();
     return identity;
-  }
-
-  /** Only the owner; admins too where admin workspace access is on. */
-  private allowed(identity: Identity, user: string): boolean {
-    return identity.user === user || (identity.admin && this.deps.config.admin_workspace_access);
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, error: GatewayError, cause: unknown): void {
@@ -252,14 +208,4 @@ export class Gateway {
     res.writeHead(401, { ...PAGE_HEADERS, 'content-length': Buffer.byteLength(html) });
     res.end(html);
   }
-}
-
-function requestId(req: IncomingMessage): string {
-  const given = req.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-}
-
-function pathOnly(url: string | undefined): string {
-  const q = url?.indexOf('?') ?? -1;
-  return (q === -1 ? url : url!.slice(0, q)) ?? '';
 }

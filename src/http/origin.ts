@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { peerAddress } from './peer.js';
 
 export interface OriginPolicy {
   /** Configured public base URL, e.g. https://lms.example.edu */
@@ -14,7 +15,7 @@ const single = (value: string | string[] | undefined): string | undefined => (Ar
 /** The scheme the browser used: the configured public URL, a trusted proxy's word, or our own socket. */
 export function requestProto(req: IncomingMessage, policy: OriginPolicy): 'http' | 'https' {
   if (policy.publicUrl) return policy.publicUrl.startsWith('https:') ? 'https' : 'http';
-  if (policy.trustsPeer(req.socket.remoteAddress)) {
+  if (policy.trustsPeer(peerAddress(req))) {
     const told = single(req.headers['x-forwarded-proto']);
     if (told === 'https' || told === 'http') return told;
   }
@@ -23,7 +24,7 @@ export function requestProto(req: IncomingMessage, policy: OriginPolicy): 'http'
 
 /** The host the browser used. */
 export function requestHost(req: IncomingMessage, policy: OriginPolicy): string {
-  const told = policy.trustsPeer(req.socket.remoteAddress) ? single(req.headers['x-forwarded-host']) : undefined;
+  const told = policy.trustsPeer(peerAddress(req)) ? single(req.headers['x-forwarded-host']) : undefined;
   return told || req.headers.host || 'localhost';
 }
 

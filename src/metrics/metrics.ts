@@ -1,11 +1,27 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One process's metrics as `registry.getMetricsAsJSON()` gives them. */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+export interface MetricSources {
+  workspaceStates: () => Record<string, number>;
+  openWebSockets: () => number;
+  /** The other processes' metrics (a cluster's workers), summed into this one's. */
+  others?: () => Promise<MetricsJson[]>;
+}
 
 /** Prometheus metrics, named by the conventions: `_total` counters, `_seconds` histograms. */
-export function createMetrics(sources: { workspaceStates: () => Record<string, number>; openWebSockets: () => number }) {
+export function createMetrics(sources: MetricSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'workspace_gateway_' });
   const m = {
     registry,
+    /** The text /metrics answers. */
+    async render(): Promise<string> {
+      if (!sources.others) return registry.metrics();
+      const all = [await registry.getMetricsAsJSON(), ...(await sources.others())];
+      return AggregatorRegistry.aggregate(all).metrics();
+    },
     spawns: new Counter({ name: 'workspace_gateway_spawns_total', help: 'Workspace spawns and wakes, by outcome.', labelNames: ['outcome'] as const, registers: [registry] }),
     spawnSeconds: new Histogram({
       name: 'workspace_gateway_spawn_duration_seconds',

@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { withoutCookie } from '../auth/credentials.js';
+import { PEER_HEADER, peerAddress } from '../http/peer.js';
 
 /** Headers some apps take as "who is logged in"; a client must never set them for a workspace. */
-const IDENTITY_HEADERS = new Set(['x-workspace-user', 'x-remote-user', 'x-user', 'remote-user', 'x-auth-request-user', 'x-auth-request-email']);
+const IDENTITY_HEADERS = new Set(['x-workspace-user', 'x-remote-user', 'x-user', 'remote-user', 'x-auth-request-user', 'x-auth-request-email', PEER_HEADER]);
 
 export interface ForwardContext {
   cookieName: string;
@@ -30,7 +31,7 @@ export function prepareForward(req: IncomingMessage, ctx: ForwardContext): void 
   const cookie = withoutCookie(headers.cookie, ctx.cookieName);
   if (cookie === undefined) delete headers.cookie;
   else headers.cookie = cookie;
-  const peer = req.socket.remoteAddress ?? '';
+  const peer = peerAddress(req) ?? '';
   const chain = ctx.trustedPeer ? headers['x-forwarded-for'] : undefined;
   for (const name of Object.keys(headers)) {
     if (name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-real-ip' || IDENTITY_HEADERS.has(name)) delete headers[name];

@@ -65,7 +65,7 @@ describe('configuration', () => {
   it('reports every mistake with its key and what is expected', () => {
     const problems = problemsOf(() =>
       loadConfig({
-        env: { ...SECRET, GATEWAY_PORT: 'eighty', GATEWAY_IDLE_TIMEOUT: 'a while', GATEWAY_RUNTIME: 'kubernetes', GATEWAY_ADMIN_WORKSPACE_ACCESS: 'maybe', GATEWAY_PUBLIC_URL: 'lms.example.edu' },
+        env: { ...SECRET, GATEWAY_PORT: 'eighty', GATEWAY_IDLE_TIMEOUT: 'a while', GATEWAY_RUNTIME: 'kubernetes', GATEWAY_ADMIN_WORKSPACE_ACCESS: 'maybe', GATEWAY_PUBLIC_URL: 'lms.example.edu', GATEWAY_WORKERS: '0' },
         file: { memory_limit: 'lots', unknown_key: 1 },
         fileName: 'gateway.yaml',
       }),
@@ -78,7 +78,8 @@ describe('configuration', () => {
     expect(text).toMatch(/GATEWAY_PUBLIC_URL: expected an absolute http\(s\) URL/);
     expect(text).toMatch(/memory_limit \(gateway.yaml\): expected a size/);
     expect(text).toMatch(/gateway.yaml: unknown key "unknown_key"/);
-    expect(problems.length).toBe(7);
+    expect(text).toContain('GATEWAY_WORKERS');
+    expect(problems.length).toBe(8);
   });
 
   it('requires exactly one token key, matching the algorithms', () => {

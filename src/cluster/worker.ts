@@ -1,0 +1,76 @@
+import cluster from 'node:cluster';
+import type { Logger } from 'pino';
+import { createAuthenticator, createWorkspaceProxy, originPolicy } from '../app.js';
+import type { Config } from '../config/load.js';
+import { createGatewayServer } from '../http/server.js';
+import { WorkspaceForwarding } from '../http/workspace-forwarding.js';
+import { createMetrics } from '../metrics/metrics.js';
+import { SocketRegistry } from '../proxy/socket-registry.js';
+import type { ToLeader, ToWorker } from './messages.js';
+import { WorkspaceReplica } from './replica.js';
+import { LeaderLink, WorkerGateway } from './worker-gateway.js';
+
+/**
+ * One worker of a cluster: listens on the public port (the cluster module
+ * shares it), proxies to running workspaces itself and passes the rest to
+ * the leader at `leaderSocket`. Exits when the leader disconnects it.
+ */
+export async function runWorker(config: Config, leaderSocket: string, baseLogger: Logger): Promise<void> {
+  const logger = baseLogger.child({ worker: cluster.worker?.id });
+  const send = (message: ToLeader) => {
+    if (process.connected) process.send?.(message);
+  };
+  const directory = new WorkspaceReplica(send);
+  const sockets = new SocketRegistry();
+  const metrics = createMetrics({ workspaceStates: () => ({}), openWebSockets: () => sockets.size });
+  const proxy = createWorkspaceProxy({ config, logger, metrics, directory, sockets });
+  const policy = originPolicy(config);
+  const leader = new LeaderLink(leaderSocket, config.spawn_timeout + config.proxy_timeout, (kind) => logger.error({ upstream: kind }, 'the leader process did not answer'));
+  const gateway = new WorkerGateway({
+    maxUrlLength: config.max_url_length,
+    authenticate: createAuthenticator(config),
+    forwarding: new WorkspaceForwarding({ config, policy, proxy, metrics, directory }),
+    directory,
+    policy,
+    leader,
+    logger,
+  });
+  const server = createGatewayServer({ headersTimeoutMs: config.headers_timeout }, gateway.handleRequest, gateway.handleUpgrade);
+
+  process.on('message', (message: ToWorker) => {
+    switch (message.type) {
+      case 'endpoints':
+        return directory.replaceAll(message.entries);
+      case 'endpoint':
+        return directory.set(message.user, message.endpoint);
+      case 'close-sockets':
+        return sockets.closeUser(message.user, message.code, message.reason);
+      case 'metrics-request':
+        void metrics.registry.getMetricsAsJSON().then((json) => send({ type: 'metrics', id: message.id, metrics: json }));
+        return;
+    }
+  });
+
+  send({ type: 'ready' });
+
+  let closing = false;
+  const close = async () => {
+    if (closing) return;
+    closing = true;
+    directory.close();
+    sockets.destroyAll();
+    server.closeAllConnections();
+    await new Promise<void>((ok) => server.close(() => ok()));
+    await Promise.all([proxy.close(), leader.close()]);
+    process.exit(0);
+  };
+  process.once('disconnect', () => void close());
+  // The leader handles the signal for the cluster; a worker waits to be disconnected.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => {});
+
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(config.port, config.host, () => ok());
+  });
+  logger.debug('worker listening');
+}
