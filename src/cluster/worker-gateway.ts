@@ -4,12 +4,12 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Identity } from '../auth/identity.js';
 import { originAllowed, type OriginPolicy } from '../http/origin.js';
-import { PEER_HEADER, peerAddress } from '../http/peer.js';
 import { rejectUpgrade, sendError } from '../http/respond.js';
 import { requestId } from '../http/request-id.js';
 import { logWhenDone } from '../http/request-log.js';
 import { route } from '../http/route.js';
 import type { WorkspaceForwarding, WorkspaceRoute } from '../http/workspace-forwarding.js';
+import { toLeader } from '../proxy/forward-headers.js';
 import { HttpForwarder, type UpstreamFailure } from '../proxy/http-forwarder.js';
 import { destroySelf } from '../proxy/socket-registry.js';
 import { WebSocketForwarder } from '../proxy/websocket-forwarder.js';
@@ -110,13 +110,11 @@ export class LeaderLink {
   }
 
   web(req: IncomingMessage, res: ServerResponse): void {
-    req.headers[PEER_HEADER] = peerAddress(req) ?? '';
-    this.http.forward(req, res, '', this.endpoint);
+    this.http.forward(req, res, '', this.endpoint, toLeader(req, false));
   }
 
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    req.headers[PEER_HEADER] = peerAddress(req) ?? '';
-    this.ws.forward(req, socket, head, '', this.endpoint);
+    this.ws.forward(req, socket, head, '', this.endpoint, toLeader(req, true));
   }
 
   close(): Promise<void> {

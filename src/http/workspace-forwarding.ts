@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Identity } from '../auth/identity.js';
 import type { Config } from '../config/load.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { prepareForward } from '../proxy/forward-headers.js';
+import { toWorkspace } from '../proxy/forward-headers.js';
 import { closeSocketAt } from '../proxy/socket-registry.js';
 import type { WorkspaceProxy } from '../proxy/workspace-proxy.js';
 import type { Endpoint } from '../runtimes/runtime.js';
@@ -37,17 +37,12 @@ export class WorkspaceForwarding {
 
   web(req: IncomingMessage, res: ServerResponse, requestId: string, r: WorkspaceRoute, endpoint: Endpoint): void {
     this.deps.directory.touch(r.user, 'request');
-    prepareForward(req, this.context(req, requestId, r));
     this.deps.metrics.proxied.inc();
-    this.deps.proxy.web(req, res, r.user, endpoint);
+    this.deps.proxy.web(req, res, r.user, endpoint, toWorkspace(req, this.context(req, requestId, r), false));
   }
 
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, identity: Identity, r: WorkspaceRoute, endpoint: Endpoint): void {
-    prepareForward(req, this.context(req, requestId, r));
-    // No permessage-deflate: compressed frames would hide which messages are the editor's
-    // keep-alives, and the idle rule could no longer tell an untouched tab from a student.
-    delete req.headers['sec-websocket-extensions'];
-    this.deps.proxy.upgrade(req, socket, head, r.user, endpoint);
+    this.deps.proxy.upgrade(req, socket, head, r.user, endpoint, toWorkspace(req, this.context(req, requestId, r), true));
     // It outlives the request that authenticated it: once the token has expired (plus the
     // grace) it is closed, and the editor's reconnect must bring a valid token.
     closeSocketAt(socket, identity.expiresAt + this.deps.config.ws_token_grace, 1008, 'token expired');

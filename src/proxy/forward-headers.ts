@@ -19,27 +19,70 @@ export interface ForwardContext {
   requestId: string;
 }
 
+/** Hop-by-hop headers (RFC 9110 §7.6.1) are the connection's own, never forwarded either way (except an upgrade's own). */
+export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+
+/** What goes to the workspace (or the leader): the path, and the headers as a flat [name, value, …] list. */
+export interface Outgoing {
+  path: string;
+  headers: string[];
+}
+
 /**
- * Rewrites the request in place for the workspace: the LMS token never
- * leaves the gateway, client-supplied forwarding and identity headers are
- * replaced by the gateway's own, and Host is kept so code-server's own
- * Origin check passes.
+ * The request as the workspace gets it: the LMS token never leaves the
+ * gateway, client-supplied forwarding and identity headers are replaced by
+ * the gateway's own, and Host is kept so code-server's own Origin check
+ * passes. An upgrade keeps its Connection/Upgrade but offers no compression
+ * (compressed frames would hide which messages are the editor's keep-alives,
+ * and the idle rule could no longer tell an untouched tab from a student).
+ * Built in one pass into a new list: deleting from `req.headers` would make
+ * every later reader of that object slower.
  */
-export function prepareForward(req: IncomingMessage, ctx: ForwardContext): void {
+export function toWorkspace(req: IncomingMessage, ctx: ForwardContext, upgrade: boolean): Outgoing {
   const headers = req.headers;
-  delete headers.authorization;
-  const cookie = withoutCookie(headers.cookie, ctx.cookieName);
-  if (cookie === undefined) delete headers.cookie;
-  else headers.cookie = cookie;
-  const peer = peerAddress(req) ?? '';
-  const chain = ctx.trustedPeer ? headers['x-forwarded-for'] : undefined;
-  for (const name of Object.keys(headers)) {
-    if (name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-real-ip' || IDENTITY_HEADERS.has(name)) delete headers[name];
+  const out: string[] = [];
+  let chain: string | undefined;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (name.startsWith('x-forwarded-')) {
+      if (name === 'x-forwarded-for' && ctx.trustedPeer) chain = Array.isArray(value) ? value.join(', ') : value;
+      continue;
+    }
+    if (name === 'authorization' || name === 'forwarded' || name === 'x-real-ip' || name === 'x-request-id' || IDENTITY_HEADERS.has(name)) continue;
+    if (upgrade ? name === 'sec-websocket-extensions' : HOP_BY_HOP.has(name) || name === 'expect') continue;
+    if (name === 'cookie') {
+      const kept = withoutCookie(value as string, ctx.cookieName);
+      if (kept !== undefined) out.push(name, kept);
+      continue;
+    }
+    push(out, name, value);
   }
-  headers['x-forwarded-for'] = chain ? `${Array.isArray(chain) ? chain.join(', ') : chain}, ${peer}` : peer;
-  headers['x-forwarded-proto'] = ctx.proto;
-  headers['x-forwarded-host'] = ctx.host;
-  headers['x-forwarded-prefix'] = ctx.prefix;
-  headers['x-request-id'] = ctx.requestId;
-  req.url = ctx.path;
+  const peer = peerAddress(req) ?? '';
+  out.push(
+    'x-forwarded-for', chain ? `${chain}, ${peer}` : peer,
+    'x-forwarded-proto', ctx.proto,
+    'x-forwarded-host', ctx.host,
+    'x-forwarded-prefix', ctx.prefix,
+    'x-request-id', ctx.requestId,
+  );
+  return { path: ctx.path, headers: out };
+}
+
+/** The request as a cluster worker passes it to its leader: unchanged but for the hops, and with the client's address. */
+export function toLeader(req: IncomingMessage, upgrade: boolean): Outgoing {
+  const headers = req.headers;
+  const out: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || name === PEER_HEADER || (!upgrade && (HOP_BY_HOP.has(name) || name === 'expect'))) continue;
+    push(out, name, value);
+  }
+  out.push(PEER_HEADER, peerAddress(req) ?? '');
+  return { path: req.url ?? '/', headers: out };
+}
+
+function push(out: string[], name: string, value: string | string[]): void {
+  if (Array.isArray(value)) for (const v of value) out.push(name, v);
+  else out.push(name, value);
 }

@@ -1,8 +1,9 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Dispatcher, Pool as UndiciPool } from 'undici';
 import { UpstreamError, UpstreamTimeoutError, type GatewayError } from '../errors.js';
 import type { Endpoint } from '../runtimes/runtime.js';
+import { HOP_BY_HOP, type Outgoing } from './forward-headers.js';
 
 export type UpstreamFailure = 'refused' | 'reset' | 'timeout';
 
@@ -13,8 +14,6 @@ export interface HttpForwarderOptions {
   sendError: (req: IncomingMessage, res: ServerResponse, error: GatewayError) => void;
 }
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) are the connection's own, never forwarded either way. */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate'];
 /**
  * Only undici's pool and its stream call, not its index: the index also
  * loads fetch, its caches and more, about 7 MiB of idle RSS the gateway
@@ -45,21 +44,23 @@ export class HttpForwarder {
 
   constructor(private readonly options: HttpForwarderOptions) {}
 
-  forward(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint): void {
+  forward(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint, outgoing: Outgoing): void {
     const method = req.method ?? 'GET';
     const exchange: Exchange = { req, res, user, options: this.options };
     stream.call(
       this.pool(endpoint),
       {
-        path: req.url ?? '/',
+        path: outgoing.path,
         method,
-        headers: forwardable(req.headers),
+        headers: outgoing.headers,
         // A GET or HEAD without a declared body has none; anything else streams through.
         body: (method === 'GET' || method === 'HEAD') && !req.headers['content-length'] && !req.headers['transfer-encoding'] ? null : req,
         headersTimeout: this.options.timeoutMs,
         // Long polls and downloads may pause for as long as they like.
         bodyTimeout: 0,
         opaque: exchange,
+        // The answer's header list as it came (names in their own case), for writeHead.
+        responseHeaders: 'raw',
       },
       respond,
       finished,
@@ -99,15 +100,6 @@ function keyOf(endpoint: Endpoint): string {
   return 'socketPath' in endpoint ? endpoint.socketPath : `${endpoint.host}:${endpoint.port}`;
 }
 
-function forwardable(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = {};
-  for (const name in headers) {
-    // `expect: 100-continue` was already answered by our own server.
-    if (name !== 'expect' && !HOP_BY_HOP.includes(name)) out[name] = headers[name];
-  }
-  return out;
-}
-
 /** One request in flight: what `respond` and `finished` need, carried as undici's opaque. */
 interface Exchange {
   req: IncomingMessage;
@@ -122,8 +114,14 @@ interface Exchange {
  * to the workspace when the client goes away.
  */
 function respond({ statusCode, headers, opaque }: Dispatcher.StreamFactoryData<Exchange>): ServerResponse {
-  for (const name of HOP_BY_HOP) delete headers[name];
-  opaque.res.writeHead(statusCode, headers);
+  // With `responseHeaders: 'raw'` undici gives a flat [name, value, …] list, which writeHead takes as it is.
+  const raw = headers as unknown as string[];
+  const kept: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (!HOP_BY_HOP.has(name.toLowerCase())) kept.push(name, raw[i + 1]!);
+  }
+  opaque.res.writeHead(statusCode, kept);
   return opaque.res;
 }
 

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { UpstreamError, UpstreamTimeoutError, type GatewayError } from '../errors.js';
+import type { Outgoing } from './forward-headers.js';
 import { destroySelf } from './socket-registry.js';
 import type { Endpoint } from '../runtimes/runtime.js';
 import type { UpstreamFailure } from './http-forwarder.js';
@@ -29,7 +30,7 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 export class WebSocketForwarder {
   constructor(private readonly options: WebSocketForwarderOptions) {}
 
-  forward(req: IncomingMessage, client: Duplex, head: Buffer, user: string, endpoint: Endpoint): void {
+  forward(req: IncomingMessage, client: Duplex, head: Buffer, user: string, endpoint: Endpoint, outgoing: Outgoing): void {
     const upstream = 'socketPath' in endpoint ? connect(endpoint.socketPath) : connect(endpoint.port, endpoint.host);
     upstream.setNoDelay(true);
     (client as Socket).setNoDelay?.(true);
@@ -73,21 +74,15 @@ export class WebSocketForwarder {
 
     upstream.on('data', onAnswer).on('error', onError).on('close', onClose);
     client.on('close', onClientGone);
-    upstream.write(requestHead(req));
+    upstream.write(requestHead(req.method ?? 'GET', outgoing));
     if (head.length > 0) upstream.write(head);
   }
 }
 
-/** The request line and headers as the workspace should see them (headers already rewritten). */
-function requestHead(req: IncomingMessage): string {
-  let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
-  const headers = req.headers;
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) text += `${name}: ${v}\r\n`;
-    else text += `${name}: ${value}\r\n`;
-  }
+/** The request line and headers as the workspace should see them. */
+function requestHead(method: string, { path, headers }: Outgoing): string {
+  let text = `${method} ${path} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
   return text + '\r\n';
 }
 

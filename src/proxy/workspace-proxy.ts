@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { GatewayError } from '../errors.js';
 import type { Endpoint } from '../runtimes/runtime.js';
+import type { Outgoing } from './forward-headers.js';
 import { HttpForwarder, type UpstreamFailure } from './http-forwarder.js';
 import { WebSocketForwarder } from './websocket-forwarder.js';
 
@@ -35,12 +36,12 @@ export class WorkspaceProxy {
     this.ws = new WebSocketForwarder({ timeoutMs: options.timeoutMs, onFailure: options.onUpstreamFailure, onOpen: options.onWebSocket, reject: options.rejectUpgrade });
   }
 
-  web(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint): void {
-    this.http.forward(req, res, user, endpoint);
+  web(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint, outgoing: Outgoing): void {
+    this.http.forward(req, res, user, endpoint, outgoing);
   }
 
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, user: string, endpoint: Endpoint): void {
-    this.ws.forward(req, socket, head, user, endpoint);
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, user: string, endpoint: Endpoint, outgoing: Outgoing): void {
+    this.ws.forward(req, socket, head, user, endpoint, outgoing);
   }
 
   /** The workspace at this address went away: drop its pooled connections. */

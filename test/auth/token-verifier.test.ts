@@ -237,6 +237,31 @@ describe('cache', () => {
     await refused(v.verify(token), 'token_expired');
   });
 
+  it('peek (the hot path) answers only for verified tokens, and never past exp', async () => {
+    let now = NOW;
+    const v = verifier({ now: () => now, clockToleranceMs: 0 });
+    const token = await sign({ user_id: 'a', exp: nowS + 60 });
+    expect(v.peek(token)).toBeUndefined();
+    await v.verify(token);
+    expect(v.peek(token)?.user).toBe('a');
+    now = NOW + 60_000;
+    expect(v.peek(token)).toBeUndefined();
+  });
+
+  it('never mixes users: each token gets its own identity, and a changed token is verified afresh', async () => {
+    const v = verifier({ now: () => NOW });
+    const tokens = await Promise.all(['ann', 'ben', 'cid'].map((user) => sign({ user_id: user, exp: nowS + 600 })));
+    for (const t of tokens) await v.verify(t);
+    expect(tokens.map((t) => v.peek(t)?.user)).toEqual(['ann', 'ben', 'cid']);
+    // Ben's token with Ann's payload: same signature, another claim. Not a cache hit, and refused.
+    const [, annPayload] = tokens[0]!.split('.');
+    const [benHeader, , benSignature] = tokens[1]!.split('.');
+    const forged = `${benHeader}.${annPayload}.${benSignature}`;
+    expect(v.peek(forged)).toBeUndefined();
+    await refused(v.verify(forged));
+    expect(v.peek(tokens[1]!)?.user).toBe('ben');
+  });
+
   it('does not cache failures', async () => {
     let now = NOW;
     const v = verifier({ now: () => now, clockToleranceMs: 0 });
