@@ -15,20 +15,13 @@ export interface HttpForwarderOptions {
 }
 
 /**
- * Only undici's pool and its stream call, not its index: the index also
- * loads fetch, its caches and more, about 7 MiB of idle RSS the gateway
- * never uses. (undici has no `exports` map; the lockfile pins the version,
- * and the forwarding tests fail at once if these files move.)
+ * Only undici's pool, not its index: the index also loads fetch, its caches
+ * and more, about 7 MiB of idle RSS the gateway never uses. (undici has no
+ * `exports` map; the lockfile pins the version, and the forwarding tests
+ * fail at once if the file moves.)
  */
-const load = createRequire(import.meta.url);
-const Pool = load('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
+const Pool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
 type Pool = UndiciPool;
-const stream = load('undici/lib/api/api-stream.js') as (
-  this: Pool,
-  options: Dispatcher.RequestOptions<Exchange>,
-  factory: Dispatcher.StreamFactory<Exchange>,
-  callback: (err: Error | null, data: Dispatcher.StreamData<Exchange>) => void,
-) => void;
 
 const REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ENOENT', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
@@ -37,7 +30,9 @@ const REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOU
  * pool per workspace address. The response is streamed straight into the
  * client's response with backpressure both ways; a CPU profile of the
  * gateway put most of its cost in Node's http client, which undici halves
- * (measured: 124 vs 251 µs of CPU per proxied 1 KiB request).
+ * (measured: 124 vs 251 µs of CPU per proxied 1 KiB request). Each request
+ * is dispatched with a small handler of our own rather than undici's stream
+ * call, which watches the response with seven listeners and async hooks.
  */
 export class HttpForwarder {
   private readonly pools = new Map<string, Pool>();
@@ -46,9 +41,7 @@ export class HttpForwarder {
 
   forward(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint, outgoing: Outgoing): void {
     const method = req.method ?? 'GET';
-    const exchange: Exchange = { req, res, user, options: this.options };
-    stream.call(
-      this.pool(endpoint),
+    this.pool(endpoint).dispatch(
       {
         path: outgoing.path,
         method,
@@ -58,12 +51,8 @@ export class HttpForwarder {
         headersTimeout: this.options.timeoutMs,
         // Long polls and downloads may pause for as long as they like.
         bodyTimeout: 0,
-        opaque: exchange,
-        // The answer's header list as it came (names in their own case), for writeHead.
-        responseHeaders: 'raw',
       },
-      respond,
-      finished,
+      new Exchange(req, res, user, this.options),
     );
   }
 
@@ -100,45 +89,89 @@ function keyOf(endpoint: Endpoint): string {
   return 'socketPath' in endpoint ? endpoint.socketPath : `${endpoint.host}:${endpoint.port}`;
 }
 
-/** One request in flight: what `respond` and `finished` need, carried as undici's opaque. */
-interface Exchange {
-  req: IncomingMessage;
-  res: ServerResponse;
-  user: string;
-  options: HttpForwarderOptions;
-}
+const EXCHANGE = Symbol('exchange');
+type Answering = ServerResponse & { [EXCHANGE]: Exchange };
 
 /**
- * The workspace's answer head goes to the client; undici then streams the
- * body into the client's response with backpressure, and aborts the request
- * to the workspace when the client goes away.
+ * One request in flight, as undici's handler: the workspace's answer head
+ * goes to the client, the body follows with backpressure (undici pauses the
+ * workspace's socket while the client's is full), and a client that leaves
+ * aborts the request, so a paused download never holds a pooled connection.
  */
-function respond({ statusCode, headers, opaque }: Dispatcher.StreamFactoryData<Exchange>): ServerResponse {
-  // With `responseHeaders: 'raw'` undici gives a flat [name, value, …] list, which writeHead takes as it is.
-  const raw = headers as unknown as string[];
-  const kept: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (!HOP_BY_HOP.has(name.toLowerCase())) kept.push(name, raw[i + 1]!);
+class Exchange implements Dispatcher.DispatchHandler {
+  private abort?: (err?: Error) => void;
+  private resume?: () => void;
+  private done = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly user: string,
+    private readonly options: HttpForwarderOptions,
+  ) {
+    (res as Answering)[EXCHANGE] = this;
+    res.on('drain', resumeExchange).on('close', closeExchange);
   }
-  opaque.res.writeHead(statusCode, kept);
-  return opaque.res;
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.res.destroyed) abort(new Error('the client went away'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // 1xx (100 Continue was answered by our own server) carry nothing for the client.
+    if (statusCode < 200) return true;
+    this.resume = resume;
+    // The workspace's header bytes as they came (latin1 keeps every byte), without the hops.
+    const kept: string[] = [];
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1');
+      if (!HOP_BY_HOP.has(name.toLowerCase())) kept.push(name, rawHeaders[i + 1]!.toString('latin1'));
+    }
+    this.res.writeHead(statusCode, kept);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.res.write(chunk);
+  }
+
+  onComplete(): void {
+    this.done = true;
+    this.res.end();
+  }
+
+  onError(error: Error): void {
+    this.done = true;
+    const { req, res, user, options } = this;
+    // The client left: nothing to tell anyone.
+    if (res.destroyed && !res.writableFinished && (req.destroyed || req.socket.destroyed)) return;
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const kind: UpstreamFailure = code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : REFUSED.has(code) || REFUSED.has(causeCode(error)) ? 'refused' : 'reset';
+    options.onFailure(user, kind);
+    if (res.headersSent || res.destroyed) {
+      // Part of the body is out: the client must see a broken response, not a short one.
+      res.destroy();
+      return;
+    }
+    options.sendError(req, res, kind === 'timeout' ? new UpstreamTimeoutError() : new UpstreamError());
+  }
+
+  drained(): void {
+    this.resume?.();
+  }
+
+  closed(): void {
+    if (!this.done) this.abort?.(new Error('the client went away'));
+  }
 }
 
-function finished(this: void, error: Error | null, data: Dispatcher.StreamData<Exchange>): void {
-  if (!error) return;
-  const { req, res, user, options } = data.opaque;
-  // The client left: nothing to tell anyone.
-  if (res.destroyed && !res.writableFinished && (req.destroyed || req.socket.destroyed)) return;
-  const code = (error as NodeJS.ErrnoException).code ?? '';
-  const kind: UpstreamFailure = code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : REFUSED.has(code) || REFUSED.has(causeCode(error)) ? 'refused' : 'reset';
-  options.onFailure(user, kind);
-  if (res.headersSent || res.destroyed) {
-    // Part of the body is out: the client must see a broken response, not a short one.
-    res.destroy();
-    return;
-  }
-  options.sendError(req, res, kind === 'timeout' ? new UpstreamTimeoutError() : new UpstreamError());
+function resumeExchange(this: Answering): void {
+  this[EXCHANGE].drained();
+}
+
+function closeExchange(this: Answering): void {
+  this[EXCHANGE].closed();
 }
 
 function causeCode(error: Error): string {
