@@ -65,6 +65,14 @@ describe('cluster: a leader and workers on one port', () => {
     const jwt = await token('carol');
     expect((await visit(`${base}/ws/carol/`, { headers: pageLoad(jwt) })).status).toBe(200);
     expect(await containersOf(scope.instance, 'carol')).toHaveLength(1);
+    // The leader tells the workers about the new workspace within 100 ms; until then it serves it itself.
+    await eventually(
+      async () => {
+        await call(`${base}/ws/carol/__probe`, { headers: scriptRequest(jwt) });
+        return log.split('\n').some((l) => l.includes('"path":"/ws/carol/__probe"') && l.includes('"worker":'));
+      },
+      (servedByWorker) => servedByWorker,
+    );
 
     // The client's own claims about its address are not believed, by workers or leader.
     const lies = { 'x-workspace-gateway-peer': '10.9.9.9', 'x-forwarded-for': '10.8.8.8' };
