@@ -10,8 +10,8 @@ import { Gateway } from './http/gateway.js';
 import { createGatewayServer } from './http/server.js';
 import type { OriginPolicy } from './http/origin.js';
 import { createProxyTrust } from './http/proxy-trust.js';
-import { rejectUpgrade, sendError } from './http/respond.js';
 import { adoptPeerHeader } from './http/peer.js';
+import { rejectUpgrade, sendError } from './http/respond.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics, type MetricsJson } from './metrics/metrics.js';
 import { FrameScanner } from './proxy/frame-scanner.js';
@@ -111,8 +111,14 @@ export function createApp(options: AppOptions): App {
   const server = privateSocket
     ? createGatewayServer(
         { headersTimeoutMs: config.headers_timeout },
-        (req, res) => (adoptPeerHeader(req), gateway.handleRequest(req, res)),
-        (req, socket, head) => (adoptPeerHeader(req), gateway.handleUpgrade(req, socket, head)),
+        (req, res) => {
+          adoptPeerHeader(req);
+          gateway.handleRequest(req, res);
+        },
+        (req, socket, head) => {
+          adoptPeerHeader(req);
+          gateway.handleUpgrade(req, socket, head);
+        },
       )
     : createGatewayServer({ headersTimeoutMs: config.headers_timeout }, gateway.handleRequest, gateway.handleUpgrade);
 

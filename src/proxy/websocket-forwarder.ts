@@ -2,10 +2,10 @@ import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { UpstreamError, UpstreamTimeoutError, type GatewayError } from '../errors.js';
-import type { Outgoing } from './forward-headers.js';
-import { destroySelf } from './socket-registry.js';
 import type { Endpoint } from '../runtimes/runtime.js';
+import type { Outgoing } from './forward-headers.js';
 import type { UpstreamFailure } from './http-forwarder.js';
+import { destroySelf } from './socket-registry.js';
 
 export interface WebSocketForwarderOptions {
   /** How long the workspace may take to answer the upgrade. */
@@ -22,8 +22,8 @@ const MAX_HEAD_BYTES = 16 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
 
 /**
- * WebSocket upgrades by raw socket piping: the (already rewritten) request
- * head goes to the workspace, its answer head comes back byte for byte, and
+ * WebSocket upgrades by raw socket relaying: the request head as `outgoing`
+ * says goes to the workspace, its answer head comes back byte for byte, and
  * after a 101 the two sockets are relayed with nothing in between. No HTTP
  * client objects outlive the handshake, which keeps idle sockets cheap.
  */
