@@ -1,0 +1,297 @@
+import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
+import { connect, type Socket } from 'node:net';
+import type { Endpoint } from '../runtimes/runtime.js';
+import type { Outgoing } from './forward-headers.js';
+
+/**
+ * Node's own llhttp binding, the parser behind `node:http` (undici parses
+ * with a WebAssembly build and copies every byte into it). A 10-line proxy
+ * measured here: 68–71 µs of CPU per 1 KiB request with this parser against
+ * 100–107 µs with undici's pool. `_http_common` is the module `node:http`
+ * itself uses; the Node version is pinned (20), and every forwarding test
+ * goes through this file.
+ */
+interface NativeParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(data: Buffer): number | Error;
+  finish(): number | Error;
+  close(): void;
+  [callback: number]: unknown;
+  [CONNECTION]?: UpstreamConnection;
+}
+interface NativeParserClass {
+  new (): NativeParser;
+  RESPONSE: number;
+  kOnHeaders: number;
+  kOnHeadersComplete: number;
+  kOnBody: number;
+  kOnMessageComplete: number;
+}
+const { HTTPParser } = createRequire(import.meta.url)('_http_common') as { HTTPParser: NativeParserClass };
+
+const CONNECTION = Symbol('connection');
+/** A workspace that does not even accept the connection in this time is taken as gone. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Largest answer head taken from a workspace (Node's default for its own clients). */
+const MAX_HEAD_BYTES = 16 * 1024;
+
+/** What the connection reports about the exchange it carries. */
+export interface ResponseSink {
+  /** The answer's status and raw header pairs as received (latin1 strings of its bytes). */
+  head(statusCode: number, rawHeaders: string[]): void;
+  /** Returns false when the client's buffer is full: the connection pauses until `resume`. */
+  data(chunk: Buffer): boolean;
+  end(): void;
+  /**
+   * `refused` (no connection), `timeout` (no head in time), else `reset`.
+   * `stale`: a reused keep-alive connection broke before any answer byte, which
+   * is how a workspace closing an idle connection looks; the request may be sent again.
+   */
+  fail(kind: 'refused' | 'reset' | 'timeout', stale: boolean): void;
+}
+
+export type UpstreamFailureKind = Parameters<ResponseSink['fail']>[0];
+
+const REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ENOENT', 'EAI_AGAIN']);
+
+/**
+ * One keep-alive HTTP/1.1 connection to a workspace: it sends one request
+ * at a time and parses the answer with Node's native parser, streaming the
+ * body to the sink with backpressure. It is reusable after a complete
+ * exchange the workspace agreed to keep alive; anything else destroys it.
+ */
+export class UpstreamConnection {
+  readonly socket: Socket;
+  private readonly parser: NativeParser;
+  private sink?: ResponseSink;
+  private headPairs: string[] = [];
+  private answered = false;
+  private informational = false;
+  private skipBody = false;
+  private keepAlive = false;
+  private requestSent = false;
+  private connected = false;
+  private headersTimeoutMs = 0;
+  /** Exchanges carried so far: a stale keep-alive connection shows as a reset on a reused one. */
+  uses = 0;
+
+  constructor(
+    endpoint: Endpoint,
+    private readonly onIdle: (connection: UpstreamConnection) => void,
+    private readonly onGone: (connection: UpstreamConnection) => void,
+  ) {
+    this.socket = 'socketPath' in endpoint ? connect(endpoint.socketPath) : connect(endpoint.port, endpoint.host);
+    this.socket.setNoDelay(true);
+    this.parser = new HTTPParser();
+    this.parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEAD_BYTES, 0);
+    this.parser[CONNECTION] = this;
+    this.parser[HTTPParser.kOnHeaders] = onHeaders;
+    this.parser[HTTPParser.kOnHeadersComplete] = onHeadersComplete;
+    this.parser[HTTPParser.kOnBody] = onBody;
+    this.parser[HTTPParser.kOnMessageComplete] = onMessageComplete;
+    (this.socket as SocketOf).connection = this;
+    this.socket.on('connect', onConnect).on('data', onData).on('end', onEnd).on('close', onClose).on('error', onError).on('timeout', onTimeout);
+  }
+
+  get busy(): boolean {
+    return this.sink !== undefined;
+  }
+
+  /**
+   * Sends the request and streams its body (if any) with backpressure; the
+   * answer goes to `sink`. `headersTimeoutMs` bounds the wait for the head.
+   */
+  send(req: IncomingMessage, outgoing: Outgoing, sink: ResponseSink, hasBody: boolean, headersTimeoutMs: number): void {
+    this.sink = sink;
+    this.uses++;
+    this.answered = false;
+    this.informational = false;
+    this.skipBody = req.method === 'HEAD';
+    this.requestSent = !hasBody;
+    this.socket.setTimeout(this.connected ? headersTimeoutMs : Math.min(headersTimeoutMs, CONNECT_TIMEOUT_MS));
+    this.headersTimeoutMs = headersTimeoutMs;
+    let head = `${req.method} ${outgoing.path} HTTP/1.1\r\n`;
+    const headers = outgoing.headers;
+    const chunked = hasBody && req.headers['content-length'] === undefined;
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    if (chunked) head += 'transfer-encoding: chunked\r\n';
+    head += '\r\n';
+    if (hasBody) this.streamBody(req, head, chunked);
+    else this.writeHead(head);
+  }
+
+  /** Header values are latin1 strings of the bytes the client sent: written back byte for byte. */
+  private writeHead(head: string): void {
+    this.socket.write(head, 'latin1');
+  }
+
+  /** After the sink said its client's buffer was full. */
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** The client went away: the exchange is dropped with the connection. */
+  abandon(): void {
+    this.sink = undefined;
+    this.socket.destroy();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /**
+   * The head goes out with the first body byte (or the end of an empty body):
+   * Node's parser checks a request's framing (Content-Length, Transfer-Encoding)
+   * only after it has handed the request over, and a request it then refuses
+   * must not have reached the workspace.
+   */
+  private streamBody(req: IncomingMessage, head: string, chunked: boolean): void {
+    const socket = this.socket;
+    let headSent = false;
+    const sendHead = () => {
+      if (headSent) return;
+      headSent = true;
+      this.writeHead(head);
+    };
+    const onData = (chunk: Buffer) => {
+      sendHead();
+      const more = chunked ? socket.write(`${chunk.length.toString(16)}\r\n`) && socket.write(chunk) && socket.write('\r\n') : socket.write(chunk);
+      if (!more) req.pause();
+    };
+    const onDrain = () => req.resume();
+    const done = () => {
+      req.off('data', onData).off('end', onEnd);
+      socket.off('drain', onDrain).off('close', done);
+    };
+    const onEnd = () => {
+      done();
+      sendHead();
+      if (chunked) socket.write('0\r\n\r\n');
+      this.requestSent = true;
+    };
+    req.on('data', onData).on('end', onEnd);
+    socket.on('drain', onDrain);
+    socket.on('close', done);
+  }
+
+  headers(pairs: string[]): void {
+    for (const p of pairs) this.headPairs.push(p);
+  }
+
+  headersComplete(statusCode: number, pairs: string[] | undefined, shouldKeepAlive: boolean): number {
+    const all = pairs ?? this.headPairs;
+    this.headPairs = [];
+    // 1xx (100 Continue, 103 Early Hints) carry nothing for the client; the real answer follows.
+    if (statusCode >= 100 && statusCode < 200) {
+      this.informational = true;
+      return 1;
+    }
+    this.answered = true;
+    this.keepAlive = shouldKeepAlive;
+    // Bodies may pause for as long as the client likes.
+    this.socket.setTimeout(0);
+    this.sink?.head(statusCode, all);
+    return this.skipBody ? 1 : 0;
+  }
+
+  body(chunk: Buffer): void {
+    if (this.sink && !this.sink.data(chunk)) this.socket.pause();
+  }
+
+  messageComplete(): void {
+    if (this.informational) {
+      this.informational = false;
+      return;
+    }
+    const sink = this.sink;
+    // An answer nobody asked for: the connection is out of step, and no use to anyone.
+    if (!sink) return void this.socket.destroy();
+    this.sink = undefined;
+    sink.end();
+    if (this.keepAlive && this.requestSent && !this.socket.destroyed) {
+      // The last chunk may have found the client's buffer full: the next exchange starts reading.
+      this.socket.resume();
+      this.onIdle(this);
+    } else {
+      this.socket.destroy();
+    }
+  }
+
+  execute(data: Buffer): void {
+    const result = this.parser.execute(data);
+    if (result instanceof Error) this.failed('reset');
+  }
+
+  ended(): void {
+    // A body that runs until the connection closes ends here.
+    const result = this.parser.finish();
+    if (result instanceof Error) this.failed('reset');
+    this.socket.destroy();
+  }
+
+  closed(): void {
+    this.parser.close();
+    this.failed(this.connected ? 'reset' : 'refused');
+    this.onGone(this);
+  }
+
+  failed(kind: UpstreamFailureKind): void {
+    const sink = this.sink;
+    if (!sink) return;
+    this.sink = undefined;
+    this.socket.destroy();
+    // Past the head, the answer is broken off however it failed.
+    sink.fail(this.answered ? 'reset' : kind, !this.answered && kind === 'reset' && this.uses > 1 && this.requestSent);
+  }
+
+  markConnected(): void {
+    this.connected = true;
+    if (this.sink && !this.answered) this.socket.setTimeout(this.headersTimeoutMs);
+  }
+
+  timedOut(): void {
+    if (this.sink) this.failed(this.connected ? 'timeout' : 'refused');
+    // An idle connection times out too (see the pool): it is closed before the workspace closes it.
+    else this.socket.destroy();
+  }
+
+  errored(error: NodeJS.ErrnoException): void {
+    this.failed(!this.connected && REFUSED.has(error.code ?? '') ? 'refused' : 'reset');
+  }
+}
+
+type SocketOf = Socket & { connection: UpstreamConnection };
+
+// Shared handlers: the connection is found on the parser or the socket, no closures per connection.
+function onHeaders(this: NativeParser, pairs: string[]): void {
+  this[CONNECTION]!.headers(pairs);
+}
+function onHeadersComplete(this: NativeParser, _major: number, _minor: number, pairs: string[] | undefined, _method: unknown, _url: unknown, statusCode: number, _message: unknown, _upgrade: boolean, shouldKeepAlive: boolean): number {
+  return this[CONNECTION]!.headersComplete(statusCode, pairs, shouldKeepAlive);
+}
+function onBody(this: NativeParser, chunk: Buffer): void {
+  this[CONNECTION]!.body(chunk);
+}
+function onMessageComplete(this: NativeParser): void {
+  this[CONNECTION]!.messageComplete();
+}
+function onConnect(this: SocketOf): void {
+  this.connection.markConnected();
+}
+function onData(this: SocketOf, data: Buffer): void {
+  this.connection.execute(data);
+}
+function onEnd(this: SocketOf): void {
+  this.connection.ended();
+}
+function onClose(this: SocketOf): void {
+  this.connection.closed();
+}
+function onError(this: SocketOf, error: Error): void {
+  this.connection.errored(error);
+}
+function onTimeout(this: SocketOf): void {
+  this.connection.timedOut();
+}
