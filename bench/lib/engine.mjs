@@ -226,7 +226,7 @@ export async function engineBench({ users, sequentialBudgetS, coldReps, secret, 
   });
   const logger = createLogger(config.log_level, process.stderr);
   const calls = [];
-  const { runtime, state } = timedRuntime(createRuntime(config, logger), calls);
+  const { runtime, state } = timedRuntime(await createRuntime(config, logger), calls);
   const app = createApp({ config, logger, runtime });
   const sign = (user) =>
     new SignJWT({ user_id: user }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('2h').sign(new TextEncoder().encode(secret));

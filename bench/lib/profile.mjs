@@ -19,7 +19,7 @@ function areaOf(functionName, url) {
   if (functionName === '(idle)') return 'idle';
   if (functionName === '(program)') return 'V8/native (program)';
   if (!url) return 'native/builtin';
-  if (url.startsWith('wasm://')) return 'wasm (e.g. undici\'s llhttp parser)';
+  if (url.startsWith('wasm://')) return 'wasm';
   if (url.startsWith('node:')) {
     const m = /^node:(internal\/)?([^/]+)/.exec(url);
     return `node:${m?.[2] ?? url}`;

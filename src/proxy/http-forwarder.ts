@@ -29,13 +29,27 @@ const IDLE_MS = 4000;
  */
 export class HttpForwarder {
   private readonly pools = new Map<string, UpstreamPool>();
+  /**
+   * One timer for every deadline (answer heads, idle connections), checked a
+   * few times per timeout: a timer per request or socket costs more than the
+   * forwarding itself.
+   */
+  private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly options: HttpForwarderOptions) {}
+  constructor(private readonly options: HttpForwarderOptions) {
+    this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.max(50, options.timeoutMs / 4)));
+    this.sweeper.unref();
+  }
 
   forward(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint, outgoing: Outgoing): void {
     let pool = this.pools.get(keyOf(endpoint));
     if (!pool) this.pools.set(keyOf(endpoint), (pool = new UpstreamPool(endpoint)));
     new Exchange(req, res, user, this.options, pool, outgoing).start();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const pool of this.pools.values()) pool.sweep(now);
   }
 
   /** Closes the connections to a workspace that went away. */
@@ -46,6 +60,7 @@ export class HttpForwarder {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     for (const pool of this.pools.values()) pool.destroy();
     this.pools.clear();
   }
@@ -78,9 +93,17 @@ class UpstreamPool {
     for (const connection of this.open) connection.destroy();
   }
 
+  /** Answers overdue, and connections idle so long the workspace may close them under us. */
+  sweep(now: number): void {
+    for (const connection of this.open) {
+      if (connection.deadline !== 0 && now > connection.deadline) connection.timedOut();
+    }
+    while (this.idle.length > 0 && now - this.idle[0]!.idleSince > IDLE_MS) this.idle.shift()!.destroy();
+  }
+
   private release(connection: UpstreamConnection): void {
     if (this.idle.length >= MAX_IDLE) return connection.destroy();
-    connection.socket.setTimeout(IDLE_MS);
+    connection.idleSince = Date.now();
     this.idle.push(connection);
   }
 

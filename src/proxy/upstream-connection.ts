@@ -73,6 +73,10 @@ export class UpstreamConnection {
   private requestSent = false;
   private connected = false;
   private headersTimeoutMs = 0;
+  /** When the answer head must have come (epoch ms; 0 when none is awaited). Checked by the pool's sweep. */
+  deadline = 0;
+  /** Since when the connection waits for its next exchange (epoch ms). */
+  idleSince = 0;
   /** Exchanges carried so far: a stale keep-alive connection shows as a reset on a reused one. */
   uses = 0;
 
@@ -91,11 +95,7 @@ export class UpstreamConnection {
     this.parser[HTTPParser.kOnBody] = onBody;
     this.parser[HTTPParser.kOnMessageComplete] = onMessageComplete;
     (this.socket as SocketOf).connection = this;
-    this.socket.on('connect', onConnect).on('data', onData).on('end', onEnd).on('close', onClose).on('error', onError).on('timeout', onTimeout);
-  }
-
-  get busy(): boolean {
-    return this.sink !== undefined;
+    this.socket.on('connect', onConnect).on('data', onData).on('end', onEnd).on('close', onClose).on('error', onError);
   }
 
   /**
@@ -109,8 +109,8 @@ export class UpstreamConnection {
     this.informational = false;
     this.skipBody = req.method === 'HEAD';
     this.requestSent = !hasBody;
-    this.socket.setTimeout(this.connected ? headersTimeoutMs : Math.min(headersTimeoutMs, CONNECT_TIMEOUT_MS));
     this.headersTimeoutMs = headersTimeoutMs;
+    this.deadline = Date.now() + (this.connected ? headersTimeoutMs : Math.min(headersTimeoutMs, CONNECT_TIMEOUT_MS));
     let head = `${req.method} ${outgoing.path} HTTP/1.1\r\n`;
     const headers = outgoing.headers;
     const chunked = hasBody && req.headers['content-length'] === undefined;
@@ -191,7 +191,7 @@ export class UpstreamConnection {
     this.answered = true;
     this.keepAlive = shouldKeepAlive;
     // Bodies may pause for as long as the client likes.
-    this.socket.setTimeout(0);
+    this.deadline = 0;
     this.sink?.head(statusCode, all);
     return this.skipBody ? 1 : 0;
   }
@@ -241,6 +241,7 @@ export class UpstreamConnection {
     const sink = this.sink;
     if (!sink) return;
     this.sink = undefined;
+    this.deadline = 0;
     this.socket.destroy();
     // Past the head, the answer is broken off however it failed.
     sink.fail(this.answered ? 'reset' : kind, !this.answered && kind === 'reset' && this.uses > 1 && this.requestSent);
@@ -248,13 +249,13 @@ export class UpstreamConnection {
 
   markConnected(): void {
     this.connected = true;
-    if (this.sink && !this.answered) this.socket.setTimeout(this.headersTimeoutMs);
+    if (this.deadline !== 0) this.deadline = Date.now() + this.headersTimeoutMs;
   }
 
+  /** The head did not come in time (or the connection did not open): see the pool's sweep. */
   timedOut(): void {
-    if (this.sink) this.failed(this.connected ? 'timeout' : 'refused');
-    // An idle connection times out too (see the pool): it is closed before the workspace closes it.
-    else this.socket.destroy();
+    this.deadline = 0;
+    this.failed(this.connected ? 'timeout' : 'refused');
   }
 
   errored(error: NodeJS.ErrnoException): void {
@@ -291,7 +292,4 @@ function onClose(this: SocketOf): void {
 }
 function onError(this: SocketOf, error: Error): void {
   this.connection.errored(error);
-}
-function onTimeout(this: SocketOf): void {
-  this.connection.timedOut();
 }

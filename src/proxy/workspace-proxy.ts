@@ -22,10 +22,10 @@ export interface WorkspaceProxyOptions {
 }
 
 /**
- * Forwarding to workspaces: HTTP through undici's pools, WebSockets by raw
- * socket piping. Every failure ends in a response or in both sockets
- * destroyed: nothing is left half-open (the leak that exhausted CHP at a few
- * hundred users).
+ * Forwarding to workspaces: HTTP over keep-alive connections of our own,
+ * WebSockets by raw socket relaying. Every failure ends in a response or in
+ * both sockets destroyed: nothing is left half-open (the leak that exhausted
+ * CHP at a few hundred users).
  */
 export class WorkspaceProxy {
   private readonly http: HttpForwarder;
