@@ -73,6 +73,14 @@ export class UpstreamConnection {
   private requestSent = false;
   private connected = false;
   private headersTimeoutMs = 0;
+  /**
+   * Body bytes still to come of an answer with a Content-Length, which the
+   * connection passes on itself as views of what it reads; -1 while the
+   * parser reads the body (chunked or until close). The parser copies every
+   * body piece into a new buffer and calls back into JavaScript for it: for a
+   * 1 MiB download that doubled the gateway's CPU.
+   */
+  private bodyLeft = -1;
   /** When the answer head must have come (epoch ms; 0 when none is awaited). Checked by the pool's sweep. */
   deadline = 0;
   /** Since when the connection waits for its next exchange (epoch ms). */
@@ -193,7 +201,12 @@ export class UpstreamConnection {
     // Bodies may pause for as long as the client likes.
     this.deadline = 0;
     this.sink?.head(statusCode, all);
-    return this.skipBody ? 1 : 0;
+    if (this.skipBody) return 1;
+    const length = statusCode === 204 || statusCode === 304 ? -1 : contentLength(all);
+    if (length < 0) return 0;
+    // 2 stops the parser right after the head (as for an upgrade); `execute` takes over the body.
+    this.bodyLeft = length;
+    return 2;
   }
 
   body(chunk: Buffer): void {
@@ -201,6 +214,8 @@ export class UpstreamConnection {
   }
 
   messageComplete(): void {
+    // Stopped after the head, the parser reports the answer complete: its body is still to come.
+    if (this.bodyLeft >= 0) return;
     if (this.informational) {
       this.informational = false;
       return;
@@ -220,13 +235,36 @@ export class UpstreamConnection {
   }
 
   execute(data: Buffer): void {
-    const result = this.parser.execute(data);
-    if (result instanceof Error) this.failed('reset');
+    let offset = 0;
+    while (offset < data.length && !this.socket.destroyed) {
+      if (this.bodyLeft >= 0) {
+        const n = Math.min(this.bodyLeft, data.length - offset);
+        this.bodyLeft -= n;
+        if (n > 0) this.body(offset === 0 && n === data.length ? data : data.subarray(offset, offset + n));
+        offset += n;
+        if (this.bodyLeft === 0) this.bodyDone();
+        continue;
+      }
+      const result = this.parser.execute(offset === 0 ? data : data.subarray(offset));
+      if (result instanceof Error) return this.failed('reset');
+      // The parser stopped after a head whose body is ours to pass on, or read everything.
+      if (this.bodyLeft < 0) return;
+      offset += result;
+    }
+    // A body of length 0 ends with its head.
+    if (this.bodyLeft === 0) this.bodyDone();
+  }
+
+  private bodyDone(): void {
+    this.bodyLeft = -1;
+    // The parser stopped as for an upgrade: it starts afresh for the next answer.
+    this.parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEAD_BYTES, 0);
+    this.messageComplete();
   }
 
   ended(): void {
-    // A body that runs until the connection closes ends here.
-    const result = this.parser.finish();
+    // A body that runs until the connection closes ends here; one with a length must be complete.
+    const result = this.bodyLeft > 0 ? new Error('answer cut short') : this.parser.finish();
     if (result instanceof Error) this.failed('reset');
     this.socket.destroy();
   }
@@ -264,6 +302,17 @@ export class UpstreamConnection {
 }
 
 type SocketOf = Socket & { connection: UpstreamConnection };
+
+/** The Content-Length of an answer without Transfer-Encoding, or -1. */
+function contentLength(pairs: string[]): number {
+  let length = -1;
+  for (let i = 0; i < pairs.length; i += 2) {
+    const name = pairs[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') length = /^\d{1,15}$/.test(pairs[i + 1]!) ? Number(pairs[i + 1]) : -1;
+    else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1;
+  }
+  return length;
+}
 
 // Shared handlers: the connection is found on the parser or the socket, no closures per connection.
 function onHeaders(this: NativeParser, pairs: string[]): void {

@@ -133,6 +133,29 @@ describe('talking HTTP to a workspace', () => {
     expect(post.status).toBe(502);
   });
 
+  it('passes on a body of known length that comes in pieces, and breaks off one that is cut short', async () => {
+    const server = createTcpServer((socket) => {
+      socket.on('data', (request) => {
+        if (request.toString().startsWith('GET /short')) {
+          socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b');
+          return;
+        }
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 30000\r\n\r\n');
+        let sent = 0;
+        const timer = setInterval(() => {
+          socket.write(Buffer.alloc(3000, 48 + (sent / 3000)));
+          if ((sent += 3000) === 30000) clearInterval(timer);
+        }, 5);
+      });
+      socket.on('error', () => {});
+    });
+    const { gw, jwt } = await gatewayFor(server);
+    const res = await call(`${gw.url}/ws/ana/pieces`, { headers: scriptRequest(jwt) });
+    expect(res.status).toBe(200);
+    expect(res.body.toString()).toBe(Array.from({ length: 10 }, (_, i) => String(i).repeat(3000)).join(''));
+    await expect(call(`${gw.url}/ws/ana/short`, { headers: scriptRequest(jwt) })).rejects.toThrow(/incomplete|aborted|socket hang up|ECONNRESET/);
+  });
+
   it('answers 502 when the workspace breaks off before answering, and keeps serving', async () => {
     let calls = 0;
     const server = rawWorkspace([]);
