@@ -14,7 +14,7 @@ export interface HttpForwarderOptions {
 }
 
 /** Idle connections kept per workspace, and for how long: less than Node's 5 s keep-alive, so the gateway closes first. */
-const MAX_IDLE = 32;
+const MAX_IDLE = 256;
 const IDLE_MS = 4000;
 
 /**
