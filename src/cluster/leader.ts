@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { createApp, type App } from '../app.js';
 import type { Config } from '../config/load.js';
 import type { MetricsJson } from '../metrics/metrics.js';
+import { endpointKey } from '../proxy/upstream.js';
 import type { Endpoint, Runtime } from '../runtimes/runtime.js';
 import type { ToLeader, ToWorker } from './messages.js';
 
@@ -70,14 +71,14 @@ export async function runLeader(config: Config, logger: Logger, runtime: Runtime
 
   // What the workers were told, to send only changes.
   const told = new Map<string, Endpoint>();
-  const same = (a: Endpoint | undefined, b: Endpoint) => a !== undefined && ('socketPath' in a ? 'socketPath' in b && a.socketPath === b.socketPath : 'host' in b && a.host === b.host && a.port === b.port);
   const sync = () => {
     const seen = new Set<string>();
     for (const ws of manager.all()) {
       const endpoint = manager.endpointOf(ws.user);
       if (!endpoint) continue;
       seen.add(ws.user);
-      if (same(told.get(ws.user), endpoint)) continue;
+      const before = told.get(ws.user);
+      if (before && endpointKey(before) === endpointKey(endpoint)) continue;
       told.set(ws.user, endpoint);
       broadcast({ type: 'endpoint', user: ws.user, endpoint });
     }

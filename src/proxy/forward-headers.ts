@@ -69,6 +69,13 @@ export function toWorkspace(req: IncomingMessage, ctx: ForwardContext, upgrade: 
   return { path: ctx.path, headers: out };
 }
 
+/** The request line and headers as they go out; `extra` is added as they are (`name: value\r\n` lines). */
+export function requestHead(method: string, { path, headers }: Outgoing, extra = ''): string {
+  let text = `${method} ${path} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return `${text}${extra}\r\n`;
+}
+
 /** The request as a cluster worker passes it to its leader: unchanged but for the hops, and with the client's address. */
 export function toLeader(req: IncomingMessage, upgrade: boolean): Outgoing {
   const headers = req.headers;

@@ -2,9 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { UpstreamError, UpstreamTimeoutError, type GatewayError } from '../errors.js';
 import type { Endpoint } from '../runtimes/runtime.js';
 import { HOP_BY_HOP, type Outgoing } from './forward-headers.js';
-import { UpstreamConnection, type ResponseSink, type UpstreamFailureKind } from './upstream-connection.js';
-
-export type UpstreamFailure = UpstreamFailureKind;
+import { endpointKey, type UpstreamFailure } from './upstream.js';
+import { UpstreamConnection, type ResponseSink } from './upstream-connection.js';
 
 export interface HttpForwarderOptions {
   /** How long a workspace may take to send its response headers. */
@@ -43,8 +42,9 @@ export class HttpForwarder {
   }
 
   forward(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint, outgoing: Outgoing): void {
-    let pool = this.pools.get(keyOf(endpoint));
-    if (!pool) this.pools.set(keyOf(endpoint), (pool = new UpstreamPool(endpoint)));
+    const key = endpointKey(endpoint);
+    let pool = this.pools.get(key);
+    if (!pool) this.pools.set(key, (pool = new UpstreamPool(endpoint)));
     new Exchange(req, res, user, this.options, pool, outgoing).start();
   }
 
@@ -55,7 +55,7 @@ export class HttpForwarder {
 
   /** Closes the connections to a workspace that went away. */
   forget(endpoint: Endpoint): void {
-    const key = keyOf(endpoint);
+    const key = endpointKey(endpoint);
     this.pools.get(key)?.destroy();
     this.pools.delete(key);
   }
@@ -65,10 +65,6 @@ export class HttpForwarder {
     for (const pool of this.pools.values()) pool.destroy();
     this.pools.clear();
   }
-}
-
-function keyOf(endpoint: Endpoint): string {
-  return 'socketPath' in endpoint ? endpoint.socketPath : `${endpoint.host}:${endpoint.port}`;
 }
 
 /** A workspace's connections: idle ones are reused newest first (the least likely to be closed under us). */

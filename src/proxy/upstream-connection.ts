@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Endpoint } from '../runtimes/runtime.js';
-import type { Outgoing } from './forward-headers.js';
+import { requestHead, type Outgoing } from './forward-headers.js';
+import { connectTo, isRefusal, type UpstreamFailure } from './upstream.js';
 
 /**
  * Node's own llhttp binding, the parser behind `node:http` (undici parses
@@ -48,12 +49,8 @@ export interface ResponseSink {
    * `stale`: a reused keep-alive connection broke before any answer byte, which
    * is how a workspace closing an idle connection looks; the request may be sent again.
    */
-  fail(kind: 'refused' | 'reset' | 'timeout', stale: boolean): void;
+  fail(kind: UpstreamFailure, stale: boolean): void;
 }
-
-export type UpstreamFailureKind = Parameters<ResponseSink['fail']>[0];
-
-const REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ENOENT', 'EAI_AGAIN']);
 
 /**
  * One keep-alive HTTP/1.1 connection to a workspace: it sends one request
@@ -93,8 +90,7 @@ export class UpstreamConnection {
     private readonly onIdle: (connection: UpstreamConnection) => void,
     private readonly onGone: (connection: UpstreamConnection) => void,
   ) {
-    this.socket = 'socketPath' in endpoint ? connect(endpoint.socketPath) : connect(endpoint.port, endpoint.host);
-    this.socket.setNoDelay(true);
+    this.socket = connectTo(endpoint);
     this.parser = new HTTPParser();
     this.parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEAD_BYTES, 0);
     this.parser[CONNECTION] = this;
@@ -119,12 +115,8 @@ export class UpstreamConnection {
     this.requestSent = !hasBody;
     this.headersTimeoutMs = headersTimeoutMs;
     this.deadline = Date.now() + (this.connected ? headersTimeoutMs : Math.min(headersTimeoutMs, CONNECT_TIMEOUT_MS));
-    let head = `${req.method} ${outgoing.path} HTTP/1.1\r\n`;
-    const headers = outgoing.headers;
     const chunked = hasBody && req.headers['content-length'] === undefined;
-    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    if (chunked) head += 'transfer-encoding: chunked\r\n';
-    head += '\r\n';
+    const head = requestHead(req.method ?? 'GET', outgoing, chunked ? 'transfer-encoding: chunked\r\n' : '');
     if (hasBody) this.streamBody(req, head, chunked);
     else this.writeHead(head);
   }
@@ -275,7 +267,7 @@ export class UpstreamConnection {
     this.onGone(this);
   }
 
-  failed(kind: UpstreamFailureKind): void {
+  failed(kind: UpstreamFailure): void {
     const sink = this.sink;
     if (!sink) return;
     this.sink = undefined;
@@ -297,7 +289,7 @@ export class UpstreamConnection {
   }
 
   errored(error: NodeJS.ErrnoException): void {
-    this.failed(!this.connected && REFUSED.has(error.code ?? '') ? 'refused' : 'reset');
+    this.failed(!this.connected && isRefusal(error) ? 'refused' : 'reset');
   }
 }
 

@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { UpstreamError, UpstreamTimeoutError, type GatewayError } from '../errors.js';
 import type { Endpoint } from '../runtimes/runtime.js';
-import type { Outgoing } from './forward-headers.js';
-import type { UpstreamFailure } from './http-forwarder.js';
+import { requestHead, type Outgoing } from './forward-headers.js';
 import { destroySelf } from './socket-registry.js';
+import { connectTo, isRefusal, type UpstreamFailure } from './upstream.js';
 
 export interface WebSocketForwarderOptions {
   /** How long the workspace may take to answer the upgrade. */
@@ -31,8 +31,7 @@ export class WebSocketForwarder {
   constructor(private readonly options: WebSocketForwarderOptions) {}
 
   forward(req: IncomingMessage, client: Duplex, head: Buffer, user: string, endpoint: Endpoint, outgoing: Outgoing): void {
-    const upstream = 'socketPath' in endpoint ? connect(endpoint.socketPath) : connect(endpoint.port, endpoint.host);
-    upstream.setNoDelay(true);
+    const upstream = connectTo(endpoint);
     (client as Socket).setNoDelay?.(true);
     let answer: Buffer = Buffer.alloc(0);
     let settled = false;
@@ -46,7 +45,7 @@ export class WebSocketForwarder {
       this.options.reject(client, kind === 'timeout' ? new UpstreamTimeoutError() : new UpstreamError());
     };
     const timer = setTimeout(() => fail('timeout'), this.options.timeoutMs);
-    const onError = (err: NodeJS.ErrnoException) => fail(err.code === 'ECONNREFUSED' || err.code === 'ENOENT' || err.code === 'EHOSTUNREACH' ? 'refused' : 'reset');
+    const onError = (err: NodeJS.ErrnoException) => fail(isRefusal(err) ? 'refused' : 'reset');
     const onClose = () => fail('reset');
     const onAnswer = (chunk: Buffer) => {
       answer = answer.length === 0 ? chunk : Buffer.concat([answer, chunk]);
@@ -77,13 +76,6 @@ export class WebSocketForwarder {
     upstream.write(requestHead(req.method ?? 'GET', outgoing));
     if (head.length > 0) upstream.write(head);
   }
-}
-
-/** The request line and headers as the workspace should see them. */
-function requestHead(method: string, { path, headers }: Outgoing): string {
-  let text = `${method} ${path} HTTP/1.1\r\n`;
-  for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  return text + '\r\n';
 }
 
 const PEER = Symbol('peer');

@@ -3,10 +3,9 @@ import type { Duplex } from 'node:stream';
 import type { GatewayError } from '../errors.js';
 import type { Endpoint } from '../runtimes/runtime.js';
 import type { Outgoing } from './forward-headers.js';
-import { HttpForwarder, type UpstreamFailure } from './http-forwarder.js';
+import { HttpForwarder } from './http-forwarder.js';
+import type { UpstreamFailure } from './upstream.js';
 import { WebSocketForwarder } from './websocket-forwarder.js';
-
-export type { UpstreamFailure } from './http-forwarder.js';
 
 export interface WorkspaceProxyOptions {
   /** How long a running workspace may take to start answering a request. */

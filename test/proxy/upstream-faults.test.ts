@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeRuntime } from '../support/fake-runtime.js';
-import { openWebSocket, pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
+import { gatewayInFrontOf, openWebSocket, pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
 import { call, freePort, visit } from '../support/http.js';
 
 
@@ -116,10 +116,7 @@ describe('upstream faults', () => {
     });
     await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
     try {
-      const runtime = new FakeRuntime({ host: '127.0.0.1', port: (backend.address() as { port: number }).port });
-      runtime.workspaces.set('vera', { user: 'vera', state: 'running', id: 'v', endpoint: runtime.endpoint });
-      gw = await startGateway({}, runtime);
-      await gw.app.manager.reconcile();
+      gw = await gatewayInFrontOf((backend.address() as { port: number }).port, 'vera');
       const jwt = await token('vera');
       await openWebSocket(`${gw.wsUrl}/ws/vera/socket`, { cookie: `workspace_token=${jwt}`, 'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits' });
       expect(seen?.['sec-websocket-extensions']).toBeUndefined();

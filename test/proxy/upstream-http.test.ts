@@ -2,8 +2,7 @@ import { once } from 'node:events';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeRuntime } from '../support/fake-runtime.js';
-import { scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
+import { gatewayInFrontOf, scriptRequest, token, type TestGateway } from '../support/gateway.js';
 import { call } from '../support/http.js';
 
 /**
@@ -24,10 +23,7 @@ describe('talking HTTP to a workspace', () => {
     backend = server;
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    const runtime = new FakeRuntime({ host: '127.0.0.1', port: (server.address() as { port: number }).port });
-    runtime.workspaces.set('ana', { user: 'ana', state: 'running', id: 'a', endpoint: runtime.endpoint });
-    gw = await startGateway({}, runtime);
-    await gw.app.manager.reconcile();
+    gw = await gatewayInFrontOf((server.address() as { port: number }).port, 'ana');
     return { gw, jwt: await token('ana') };
   }
 

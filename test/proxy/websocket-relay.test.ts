@@ -2,8 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeRuntime } from '../support/fake-runtime.js';
-import { startGateway, token, type TestGateway } from '../support/gateway.js';
+import { gatewayInFrontOf, token, type TestGateway } from '../support/gateway.js';
 
 /** A workspace that answers any upgrade with 101 and then hands its raw socket to the test. */
 async function rawUpgradeServer(onSocket: (socket: Socket) => void): Promise<{ server: Server; port: number }> {
@@ -69,10 +68,7 @@ describe('WebSocket relay', () => {
     const upstreamSide = nextSocket();
     const backend = await rawUpgradeServer((s) => upstreamSide.resolve(s));
     server = backend.server;
-    const runtime = new FakeRuntime({ host: '127.0.0.1', port: backend.port });
-    runtime.workspaces.set('relay', { user: 'relay', state: 'running', id: 'r', endpoint: runtime.endpoint });
-    gw = await startGateway({}, runtime);
-    await gw.app.manager.reconcile();
+    gw = await gatewayInFrontOf(backend.port, 'relay');
 
     const client = await upgradeThrough(gw, 'relay');
     const upstream = await upstreamSide.promise;
@@ -111,10 +107,7 @@ describe('WebSocket relay', () => {
       upstreamSide.resolve(s);
     });
     server = backend.server;
-    const runtime = new FakeRuntime({ host: '127.0.0.1', port: backend.port });
-    runtime.workspaces.set('halfway', { user: 'halfway', state: 'running', id: 'h', endpoint: runtime.endpoint });
-    gw = await startGateway({}, runtime);
-    await gw.app.manager.reconcile();
+    gw = await gatewayInFrontOf(backend.port, 'halfway');
 
     const client = await upgradeThrough(gw, 'halfway');
     const upstream = await upstreamSide.promise;

@@ -12,6 +12,7 @@ import { createApp, type App } from '../../src/app.js';
 import { createRuntime } from '../../src/runtimes/create.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Runtime } from '../../src/runtimes/runtime.js';
+import { FakeRuntime } from './fake-runtime.js';
 
 export const SECRET = 'test-secret-0123456789-abcdefghij';
 
@@ -44,6 +45,15 @@ export async function startGateway(env: Record<string, string> = {}, runtime?: R
     wsUrl: `ws://127.0.0.1:${address.port}`,
     close: () => app.close(),
   };
+}
+
+/** A gateway in front of a test's own server, where `user`'s workspace already runs (as after a restart). */
+export async function gatewayInFrontOf(port: number, user: string, env: Record<string, string> = {}): Promise<TestGateway> {
+  const runtime = new FakeRuntime({ host: '127.0.0.1', port });
+  runtime.workspaces.set(user, { user, state: 'running', id: `id-${user}`, endpoint: runtime.endpoint });
+  const gw = await startGateway(env, runtime);
+  await gw.app.manager.reconcile();
+  return gw;
 }
 
 export interface TokenOptions {
