@@ -31,6 +31,9 @@ const config = loadConfig({
     GATEWAY_RUNTIME: 'process',
     GATEWAY_LOG_LEVEL: 'warn',
     GATEWAY_IDLE_TIMEOUT: '24h',
+    // The load comes from one address and one user: the per-client caps would measure themselves.
+    GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '0',
+    GATEWAY_MAX_WEBSOCKETS_PER_USER: '0',
     ...process.env,
   },
 });

@@ -7,7 +7,7 @@ import { Authenticator } from './auth/authenticator.js';
 import { createTokenVerifier, verifierOptionsFromConfig } from './auth/token-verifier.js';
 import type { Config } from './config/load.js';
 import { Gateway } from './http/gateway.js';
-import { createGatewayServer } from './http/server.js';
+import { createGatewayServer, type ServerLimits } from './http/server.js';
 import type { OriginPolicy } from './http/origin.js';
 import { createProxyTrust } from './http/proxy-trust.js';
 import { adoptPeerHeader } from './http/peer.js';
@@ -16,7 +16,8 @@ import { createLogger } from './log.js';
 import { createMetrics, type Metrics, type MetricsJson } from './metrics/metrics.js';
 import { FrameScanner } from './proxy/frame-scanner.js';
 import { SocketRegistry } from './proxy/socket-registry.js';
-import { WorkspaceProxy } from './proxy/workspace-proxy.js';
+import { CappedWorkspaceProxy, WebSocketLimit } from './proxy/websocket-limit.js';
+import type { WorkspaceProxy } from './proxy/workspace-proxy.js';
 import type { Endpoint, Runtime } from './runtimes/runtime.js';
 import { isStudentFrame } from './workspaces/activity.js';
 import type { WorkspaceDirectory } from './workspaces/directory.js';
@@ -89,6 +90,7 @@ export function createApp(options: AppOptions): App {
     progressLimitMs: config.spawn_timeout + 10_000,
     rateLimiter: new RateLimiter(config.start_rate_limit),
     maxBodyBytes: config.max_api_body,
+    restoreTimeoutMs: config.restore_timeout,
     logger,
   });
   const gateway = new Gateway({ config, authenticate, manager, proxy, runtime, metrics, logger, api, policy });
@@ -108,19 +110,23 @@ export function createApp(options: AppOptions): App {
     if (endpoint) proxy.forget(endpoint);
   });
 
-  const server = privateSocket
-    ? createGatewayServer(
-        { headersTimeoutMs: config.headers_timeout },
-        (req, res) => {
+  const server = createGatewayServer({
+    // On the leader's private socket every peer is a worker: each worker caps its own clients.
+    limits: serverLimits(config, privateSocket ? 'private' : 'public'),
+    onRequest: privateSocket
+      ? (req, res) => {
           adoptPeerHeader(req);
           gateway.handleRequest(req, res);
-        },
-        (req, socket, head) => {
+        }
+      : gateway.handleRequest,
+    onUpgrade: privateSocket
+      ? (req, socket, head) => {
           adoptPeerHeader(req);
           gateway.handleUpgrade(req, socket, head);
-        },
-      )
-    : createGatewayServer({ headersTimeoutMs: config.headers_timeout }, gateway.handleRequest, gateway.handleUpgrade);
+        }
+      : gateway.handleUpgrade,
+    logger,
+  });
 
   const lifetime = new AbortController();
   return {
@@ -161,6 +167,20 @@ export function createApp(options: AppOptions): App {
   };
 }
 
+/**
+ * The HTTP server's limits. `private`: a cluster leader's socket, reached
+ * only by its workers, which cap their clients' connections themselves.
+ */
+export function serverLimits(config: Config, side: 'public' | 'private'): ServerLimits {
+  return {
+    headersTimeoutMs: config.headers_timeout,
+    bodyTimeoutMs: config.body_timeout,
+    maxConnectionsPerClient: side === 'private' ? 0 : config.max_connections_per_client,
+    // Behind an edge proxy every connection comes from it: it limits per client itself (nginx limit_conn).
+    uncappedPeer: createProxyTrust(config.trusted_proxies),
+  };
+}
+
 export function originPolicy(config: Config): OriginPolicy {
   return { publicUrl: config.public_url, allowedOrigins: config.allowed_origins, trustsPeer: createProxyTrust(config.trusted_proxies) };
 }
@@ -172,11 +192,14 @@ export function createAuthenticator(config: Config): Authenticator {
 /**
  * The proxy to workspaces with what the gateway does around it: upstream
  * failures are logged, counted and make the directory doubt the endpoint;
- * each WebSocket is registered (so a stopping workspace's tabs are closed)
- * and its client frames are read for the idle rule.
+ * a user's WebSockets are capped (GATEWAY_MAX_WEBSOCKETS_PER_USER, in this
+ * process); each WebSocket is registered (so a stopping workspace's tabs
+ * are closed) and its client frames are read for the idle rule.
  */
 export function createWorkspaceProxy({ config, logger, metrics, directory, sockets }: { config: Config; logger: Logger; metrics: Metrics; directory: WorkspaceDirectory; sockets: SocketRegistry }): WorkspaceProxy {
-  return new WorkspaceProxy({
+  const perUser = new WebSocketLimit(config.max_websockets_per_user);
+  const refused = (user: string) => logger.info({ user, max: perUser.max, code: 'too_many_websockets' }, 'upgrade refused');
+  return new CappedWorkspaceProxy({
     timeoutMs: config.proxy_timeout,
     sendError,
     rejectUpgrade,
@@ -192,5 +215,5 @@ export function createWorkspaceProxy({ config, logger, metrics, directory, socke
       });
       client.on('data', (chunk: Buffer) => scanner.push(chunk));
     },
-  });
+  }, perUser, refused);
 }

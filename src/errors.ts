@@ -2,6 +2,8 @@
  * Every failure the gateway answers with is a GatewayError: a stable `code`
  * callers branch on, the HTTP status, and a sentence a person can act on.
  * `src/http/respond.ts` turns them into JSON or HTML in one place.
+ * `detail` is for the log only: an engine's or library's own words can name
+ * host paths, container ids or other users, so they never reach a client.
  */
 export class GatewayError extends Error {
   constructor(
@@ -9,6 +11,7 @@ export class GatewayError extends Error {
     readonly status: number,
     message: string,
     readonly headers: Record<string, string> = {},
+    readonly detail?: string,
   ) {
     super(message);
     this.name = new.target.name;
@@ -48,12 +51,7 @@ export class NotFoundError extends GatewayError {
 /** The container engine (Docker socket, Swarm manager) did not answer. */
 export class EngineUnavailableError extends GatewayError {
   constructor(detail?: string) {
-    super(
-      'engine_unavailable',
-      503,
-      'The workspace engine is not reachable right now; try again in a minute.' + (detail ? ` (${detail})` : ''),
-      { 'Retry-After': '10' },
-    );
+    super('engine_unavailable', 503, 'The workspace engine is not reachable right now; try again in a minute.', { 'Retry-After': '10' }, detail);
   }
 }
 
@@ -80,9 +78,10 @@ export class SpawnTimeoutError extends GatewayError {
   }
 }
 
+/** `reason` is the gateway's own words (shown to the user); `detail` an engine's (logged only). */
 export class SpawnFailedError extends GatewayError {
-  constructor(reason: string) {
-    super('spawn_failed', 503, `The workspace could not be started: ${reason}`, { 'Retry-After': '5' });
+  constructor(reason: string, detail?: string) {
+    super('spawn_failed', 503, `The workspace could not be started: ${reason}`, { 'Retry-After': '5' }, detail);
   }
 }
 

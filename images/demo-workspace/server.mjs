@@ -48,6 +48,39 @@ const server = createServer(async (req, res) => {
       res.write('partial');
       setTimeout(() => req.socket.destroy(), 20);
       return;
+    case '/__raw': {
+      // A hostile workspace, scripted by the request: `plan` is base64url JSON
+      // {"pieces": [base64, …], "gapMs": n, "after": "close" | "reset" | "hold" | "keep"}.
+      // The pieces go out on the socket as they are (any bytes, any framing), then the
+      // connection is closed, reset, held open, or kept alive with its answer never finished.
+      let plan;
+      try {
+        plan = JSON.parse(Buffer.from(url.searchParams.get('plan') ?? '', 'base64url').toString());
+      } catch {
+        return void res.writeHead(400).end('bad plan');
+      }
+      const socket = req.socket;
+      const pieces = (plan.pieces ?? []).map((p) => Buffer.from(p, 'base64'));
+      const gap = Math.min(Number(plan.gapMs ?? 0), 1000);
+      const next = (i) => {
+        if (socket.destroyed) return;
+        if (i < pieces.length) {
+          socket.write(pieces[i]);
+          return void (gap > 0 ? setTimeout(next, gap, i + 1) : next(i + 1));
+        }
+        if (plan.after === 'reset') socket.resetAndDestroy();
+        else if (plan.after === 'close') socket.end();
+        else if (plan.after === 'hold') setTimeout(() => socket.destroy(), 60_000).unref();
+        // 'keep': the connection stays as it is; Node answers nothing more on it.
+      };
+      next(0);
+      return;
+    }
+    case '/__env':
+      // What a workspace process can read of its environment (the gateway's secrets must not be there).
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(process.env));
+      return;
     case '/__memhog': {
       // Allocates until the engine's memory limit kills the workspace (OOM tests).
       const hog = [];

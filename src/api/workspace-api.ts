@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -31,6 +32,8 @@ export interface WorkspaceApiOptions {
   rateLimiter: RateLimiter;
   /** Largest body accepted, except by a restore. */
   maxBodyBytes: number;
+  /** A restore's whole time, body and unpacking (the only long request). */
+  restoreTimeoutMs: number;
   logger: Logger;
 }
 
@@ -163,16 +166,44 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
     requireAdmin(identity);
     const gunzip = createGunzip();
     const unpacked = runtime.restore(user, gunzip);
-    const received = pipeline(req, gunzip);
+    const received = bodyInto(req, gunzip);
+    let late = false;
+    const deadline = setTimeout(() => {
+      late = true;
+      // Not pipeline's way of giving up, which destroys the request and with it the connection the 408 must go out on.
+      req.unpipe(gunzip);
+      gunzip.destroy(new RestoreTimeoutError(options.restoreTimeoutMs));
+    }, options.restoreTimeoutMs);
     try {
       await Promise.all([received, unpacked]);
     } catch (err) {
       gunzip.destroy();
+      if (late) throw new RestoreTimeoutError(options.restoreTimeoutMs);
       if (err instanceof GatewayError) throw err;
       throw new BadRequestError('The body is not a readable tar.gz archive.', 'bad_archive');
+    } finally {
+      clearTimeout(deadline);
     }
     return sendJson(res, 200, { user, restored: true });
   }
+}
+
+class RestoreTimeoutError extends GatewayError {
+  constructor(limitMs: number) {
+    super('restore_timeout', 408, `The restore did not finish within ${Math.round(limitMs / 60_000) || 1} minutes (GATEWAY_RESTORE_TIMEOUT); nothing more was read. Try again, or raise the limit.`);
+  }
+}
+
+/** Resolves once `sink` took the whole request body; rejects when either breaks. */
+function bodyInto(req: IncomingMessage, sink: Writable): Promise<void> {
+  return new Promise((ok, fail) => {
+    // `on`, not `once`: a second 'error' without a listener would end the process.
+    req.on('error', fail).once('close', () => {
+      if (!req.complete) fail(new Error('the client went away'));
+    });
+    sink.on('error', fail).once('finish', () => ok());
+    req.pipe(sink);
+  });
 }
 
 class PayloadTooLargeError extends GatewayError {

@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { Config, JwtKey } from '../config/load.js';
 import { UnauthorizedError } from '../errors.js';
 import type { Identity } from './identity.js';
-import { isUserId } from './user-id.js';
+import { isUserId, SELF_SEGMENT } from './user-id.js';
 
 export interface TokenVerifierOptions {
   key: JwtKey;
@@ -88,11 +88,21 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   };
 }
 
+/**
+ * SimpleJWT (the usual Django LMS) signs access and refresh tokens with the
+ * same key and tells them apart only by `token_type`. A refresh token lives
+ * for days and is meant for the LMS's refresh endpoint alone, so it never
+ * opens a workspace. Tokens without the claim (other issuers) are access tokens.
+ */
+const ACCESS_TOKEN_TYPES: ReadonlySet<unknown> = new Set([undefined, 'access']);
+
 function toIdentity(payload: JWTPayload, options: TokenVerifierOptions): Identity {
   const claim = (name: string): unknown => (Object.hasOwn(payload, name) ? payload[name] : undefined);
+  if (!ACCESS_TOKEN_TYPES.has(claim('token_type'))) throw invalid();
   const raw = claim(options.userClaim);
   const user = typeof raw === 'string' ? raw : typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0 ? String(raw) : undefined;
-  if (user === undefined || !isUserId(user)) throw invalid();
+  // `me` names the caller's own workspace in every URL; a user of that name would have none.
+  if (user === undefined || !isUserId(user) || user === SELF_SEGMENT) throw invalid();
   // requiredClaims guarantees exp is present and jose that it is a number.
   return { user, admin: claim(options.adminClaim) === true, expiresAt: (payload.exp ?? Infinity) * 1000 };
 }

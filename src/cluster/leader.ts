@@ -35,6 +35,17 @@ export interface Leader {
  */
 export async function runLeader(config: Config, logger: Logger, runtime: Runtime): Promise<Leader> {
   const dir = mkdtempSync(join(tmpdir(), 'workspace-gateway-'));
+  // Also when the leader crashes (an exception nobody caught still emits 'exit'), or a
+  // folder with a dead socket is left behind for every crash. Sync: nothing else runs in 'exit'.
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  const removeDirAtExit = () => {
+    try {
+      removeDir();
+    } catch {
+      /* exiting anyway; a throw here would only hide why */
+    }
+  };
+  process.once('exit', removeDirAtExit);
   const socketPath = join(dir, 'leader.sock');
   const metricsWaits = new Map<number, { replies: MetricsJson[]; expected: number; done: () => void }>();
   let nextMetricsId = 1;
@@ -160,7 +171,8 @@ export async function runLeader(config: Config, logger: Logger, runtime: Runtime
         ),
       );
       await app.close();
-      rmSync(dir, { recursive: true, force: true });
+      process.off('exit', removeDirAtExit);
+      removeDir();
     },
   };
 }

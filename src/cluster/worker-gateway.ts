@@ -3,8 +3,9 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Identity } from '../auth/identity.js';
-import { originAllowed, type OriginPolicy } from '../http/origin.js';
-import { rejectUpgrade, sendError } from '../http/respond.js';
+import { hostRefusal } from '../http/host.js';
+import { isCrossSiteWrite, originAllowed, type OriginPolicy } from '../http/origin.js';
+import { asGatewayError, rejectUpgrade, sendError } from '../http/respond.js';
 import { requestId } from '../http/request-id.js';
 import { logWhenDone } from '../http/request-log.js';
 import { route } from '../http/route.js';
@@ -42,6 +43,12 @@ export class WorkerGateway {
   }
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    // Answered here: the leader would not see a second Host header (only the first is passed on).
+    const badHost = hostRefusal(req, this.deps.policy);
+    if (badHost) {
+      logWhenDone(this.deps.logger, req, res, () => ({ reqId: requestId(req) }), false);
+      return sendError(req, res, badHost);
+    }
     const r = this.workspaceRoute(req);
     if (!r) return this.deps.leader.web(req, res);
     const identity = this.deps.authenticate.known(req);
@@ -50,11 +57,13 @@ export class WorkerGateway {
     this.deps.authenticate.authenticate(req).then(
       ({ identity }) => this.web(req, res, identity, r),
       () => this.deps.leader.web(req, res),
-    );
+    ).catch((err: unknown) => this.failed(err, req, () => sendError(req, res, asGatewayError(err))));
   };
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', destroySelf);
+    const badHost = hostRefusal(req, this.deps.policy);
+    if (badHost) return rejectUpgrade(socket, badHost);
     const r = this.workspaceRoute(req);
     if (!r || !originAllowed(req, this.deps.policy)) return this.deps.leader.upgrade(req, socket, head);
     this.deps.authenticate.authenticate(req).then(
@@ -65,8 +74,18 @@ export class WorkerGateway {
         else this.deps.leader.upgrade(req, socket, head);
       },
       () => this.deps.leader.upgrade(req, socket, head),
-    );
+    ).catch((err: unknown) => this.failed(err, req, () => rejectUpgrade(socket, asGatewayError(err))));
   };
+
+  /** A throw in a promise's handler would end the worker and every WebSocket on it: it ends only this request. */
+  private failed(err: unknown, req: IncomingMessage, answer: () => void): void {
+    this.deps.logger.error({ reqId: requestId(req), err }, 'request failed');
+    try {
+      answer();
+    } catch {
+      req.socket.destroy();
+    }
+  }
 
   private web(req: IncomingMessage, res: ServerResponse, identity: Identity, r: WorkspaceRoute): void {
     const endpoint = this.endpointFor(identity, r);
@@ -81,15 +100,19 @@ export class WorkerGateway {
     return this.deps.forwarding.allowed(identity, r.user) ? this.deps.directory.endpointOf(r.user) : undefined;
   }
 
-  /** A well-formed workspace path, or undefined for anything the leader should judge. */
+  /**
+   * A well-formed workspace path, or undefined for anything the leader should
+   * judge: it refuses a cross-site write exactly as a single gateway does.
+   */
   private workspaceRoute(req: IncomingMessage): WorkspaceRoute | undefined {
     if ((req.url?.length ?? 0) > this.deps.maxUrlLength) return undefined;
+    let r;
     try {
-      const r = route(req.url);
-      return r.kind === 'workspace' ? r : undefined;
+      r = route(req.url);
     } catch {
       return undefined;
     }
+    return r.kind === 'workspace' && !isCrossSiteWrite(req, this.deps.policy) ? r : undefined;
   }
 }
 

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import { createAuthenticator, createWorkspaceProxy, originPolicy } from '../app.js';
+import { createAuthenticator, createWorkspaceProxy, originPolicy, serverLimits } from '../app.js';
 import type { Config } from '../config/load.js';
 import { createGatewayServer } from '../http/server.js';
 import { WorkspaceForwarding } from '../http/workspace-forwarding.js';
@@ -35,7 +35,9 @@ export async function runWorker(config: Config, leaderSocket: string, baseLogger
     leader,
     logger,
   });
-  const server = createGatewayServer({ headersTimeoutMs: config.headers_timeout }, gateway.handleRequest, gateway.handleUpgrade);
+  // Each worker caps its own clients' connections and its own users' WebSockets: the cluster module spreads
+  // a client's connections over the workers, so a client may hold up to that many times the cap in all.
+  const server = createGatewayServer({ limits: serverLimits(config, 'public'), onRequest: gateway.handleRequest, onUpgrade: gateway.handleUpgrade, logger });
 
   process.on('message', (message: ToWorker) => {
     switch (message.type) {

@@ -23,6 +23,8 @@ const parsed = <I extends string | number | boolean, T>(input: z.ZodType<I>, par
   });
 
 const duration = () => parsed(z.union([z.string(), z.number()]), parseDuration, 'expected a duration like 45s, 30m, 24h, 7d or seconds');
+/** A timeout that cannot be off (0 would disable the limit, or spin a checking timer) and fits a timer (at most 24 days). */
+const timeout = () => duration().pipe(z.number().min(1, 'expected a duration above 0').max(2 ** 31 - 1, 'expected at most 24 days'));
 const bytes = () => parsed(z.union([z.string(), z.number()]), parseBytes, 'expected a size like 512m or 2g');
 const bool = () => parsed(z.union([z.string(), z.boolean()]), parseBoolean, 'expected true or false');
 
@@ -80,7 +82,27 @@ export const settings = {
   trusted_proxies: { help: 'Edge proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-* headers are believed and appended to.', default: '', schema: list().refine((l) => l.every(isAddressOrCidr), 'expected IP addresses or CIDRs like 10.0.0.0/8') },
   ws_token_grace: { help: 'Open WebSockets are closed this long after the token they were opened with expires.', default: '60s', schema: duration() },
   start_rate_limit: { help: 'Start/stop/create API calls allowed per user per minute (0 = no limit).', default: '10', schema: int(0, 100_000) },
-  headers_timeout: { help: 'Time a client has to send its request headers (slow clients are cut off).', default: '20s', schema: duration() },
+  headers_timeout: {
+    help: 'Time a client has to send its request head (slow clients get 408 and are closed). One limit for everyone: who the client is is known only once the head is complete.',
+    default: '20s',
+    schema: timeout(),
+  },
+  body_timeout: {
+    help: 'An authenticated request body that sends no byte for this long is cut off (408 if nothing was answered yet). An unauthenticated body is never read: the answer goes out and the connection is closed.',
+    default: '60s',
+    schema: timeout(),
+  },
+  restore_timeout: { help: 'Longest a backup restore (PUT /api/workspaces/<user>/backup) may take in total; the only long request (408 after it).', default: '30m', schema: timeout() },
+  max_connections_per_client: {
+    help: 'Connections one client address (an IPv6 /64) may hold open at once, WebSockets included; more get 429 and are closed (0 = no cap). Not applied to GATEWAY_TRUSTED_PROXIES: behind an edge proxy, limit per client there. Counted per process.',
+    default: '256',
+    schema: int(0, 1_000_000),
+  },
+  max_websockets_per_user: {
+    help: 'WebSockets one user may hold open at once (an editor tab keeps 2); more are refused with 429 before the workspace sees them (0 = no cap). Counted per process.',
+    default: '64',
+    schema: int(0, 1_000_000),
+  },
   max_url_length: { help: 'Longest request target accepted (longer: 414).', default: '8192', schema: int(256, 65536) },
   max_api_body: { help: 'Largest body accepted by API calls other than a restore.', default: '65536', schema: bytes() },
   allowed_origins: { help: 'Extra origins allowed for WebSockets and API calls, comma-separated.', default: '', schema: list() },

@@ -12,7 +12,8 @@ import type { Runtime } from '../runtimes/runtime.js';
 import type { WorkspaceManager } from '../workspaces/manager.js';
 import { acceptsHtml, isPageLoad } from './client-kind.js';
 import { errorPage, PAGE_HEADERS } from './pages.js';
-import { originAllowed, publicOrigin, type OriginPolicy } from './origin.js';
+import { hostRefusal } from './host.js';
+import { isCrossSiteWrite, originAllowed, publicOrigin, type OriginPolicy } from './origin.js';
 import { asGatewayError, redirect, rejectUpgrade, sendError, sendJson } from './respond.js';
 import { route, WORKSPACE_PREFIX, type Route } from './route.js';
 import { logWhenDone, pathOnly } from './request-log.js';
@@ -38,6 +39,8 @@ export interface GatewayDeps {
   api?: ApiHandler;
   policy: OriginPolicy;
 }
+
+const crossSite = () => new ForbiddenError('Another site may not send this to your workspace; open the workspace itself and try again there.', 'cross_site');
 
 /** A wake that is ready this fast goes straight to the editor, without a starting page flashing by. */
 const PAGE_GRACE_MS = 400;
@@ -108,6 +111,7 @@ export class Gateway {
     this.upgrade(req, socket, head, ctx).catch((err: unknown) => {
       const error = asGatewayError(err);
       if (!(err instanceof GatewayError)) this.deps.logger.error({ reqId: ctx.id, err }, 'upgrade failed');
+      else if (error.detail) this.deps.logger.warn({ reqId: ctx.id, code: error.code, detail: error.detail }, 'upgrade failed');
       this.deps.logger.info({ reqId: ctx.id, user: ctx.identity?.user, path: pathOnly(req.url), status: error.status, code: error.code }, 'upgrade refused');
       rejectUpgrade(socket, error);
     });
@@ -153,9 +157,14 @@ export class Gateway {
     }
   }
 
+  /** The first step for requests and upgrades alike: what the request is, and whether it may be looked at further. */
   private route(req: IncomingMessage): Route {
     if ((req.url?.length ?? 0) > this.deps.config.max_url_length) throw new UriTooLongError();
-    return route(req.url);
+    const badHost = hostRefusal(req, this.policy);
+    if (badHost) throw badHost;
+    const r = route(req.url);
+    if (r.kind === 'workspace' && isCrossSiteWrite(req, this.policy)) throw crossSite();
+    return r;
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<void> {
@@ -190,6 +199,7 @@ export class Gateway {
 
   private fail(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, error: GatewayError, cause: unknown): void {
     if (!(cause instanceof GatewayError)) this.deps.logger.error({ reqId: ctx.id, err: cause }, 'request failed');
+    else if (error.detail) this.deps.logger.warn({ reqId: ctx.id, code: error.code, detail: error.detail }, 'request failed');
     this.deps.metrics.responses.inc({ status: String(error.status) });
     if (error.status === 401 && acceptsHtml(req.headers) && !res.headersSent) return this.toLogin(req, res, error);
     sendError(req, res, error);
@@ -197,15 +207,30 @@ export class Gateway {
 
   /** A browser without a valid token goes to the LMS login, or sees a small page. */
   private toLogin(req: IncomingMessage, res: ServerResponse, error: GatewayError): void {
-    const login = this.deps.config.login_url;
-    if (login) {
-      const next = publicOrigin(req, this.policy) + (req.url ?? '/');
-      const url = new URL(login, publicOrigin(req, this.policy));
-      url.searchParams.set('next', next);
-      return redirect(res, 302, url.toString());
-    }
+    const location = this.loginLocation(req);
+    if (location) return redirect(res, 302, location);
     const html = errorPage(401, 'Please sign in', `${error.message} Open your workspace from the learning platform.`, error.code);
     res.writeHead(401, { ...PAGE_HEADERS, 'content-length': Buffer.byteLength(html) });
     res.end(html);
+  }
+
+  /**
+   * The LMS login with the way back. Never throws, though it runs in a
+   * promise's catch, where a throw would end the process: the host was
+   * checked in route(), and should a URL still not parse, the browser gets
+   * the sign-in page instead.
+   */
+  private loginLocation(req: IncomingMessage): string | undefined {
+    const login = this.deps.config.login_url;
+    if (!login) return undefined;
+    try {
+      const origin = publicOrigin(req, this.policy);
+      const url = new URL(login, origin);
+      url.searchParams.set('next', origin + (req.url ?? '/'));
+      return url.toString();
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'could not build the login redirect');
+      return undefined;
+    }
   }
 }

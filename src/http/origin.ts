@@ -22,10 +22,14 @@ export function requestProto(req: IncomingMessage, policy: OriginPolicy): 'http'
   return (req.socket as TLSSocket).encrypted ? 'https' : 'http';
 }
 
-/** The host the browser used. */
+/** A trusted proxy's word on the host the browser used, if it gave one. */
+export function forwardedHost(req: IncomingMessage, policy: OriginPolicy): string | undefined {
+  return (policy.trustsPeer(peerAddress(req)) && single(req.headers['x-forwarded-host'])) || undefined;
+}
+
+/** The host the browser used (checked by hostRefusal before any request gets this far). */
 export function requestHost(req: IncomingMessage, policy: OriginPolicy): string {
-  const told = policy.trustsPeer(peerAddress(req)) ? single(req.headers['x-forwarded-host']) : undefined;
-  return told || req.headers.host || 'localhost';
+  return forwardedHost(req, policy) || req.headers.host || 'localhost';
 }
 
 /** The gateway's own origin as the browser sees it. */
@@ -51,4 +55,22 @@ export function originAllowed(req: IncomingMessage, policy: OriginPolicy): boole
   } catch {
     return false;
   }
+}
+
+/**
+ * A state-changing request into a workspace that a page on another site made
+ * (a form or fetch from a sibling site sends the SameSite=Lax cookie, and
+ * `same-site` is not `same-origin`). Passes: methods that only read (a
+ * top-level navigation from the LMS must still open and wake the workspace),
+ * `Sec-Fetch-Site: same-origin` or `none` (the user typed or bookmarked it),
+ * an Origin that is ours or allowed, and requests with neither header (not
+ * from a browser). The method is checked first: reads cost one comparison.
+ */
+export function isCrossSiteWrite(req: IncomingMessage, policy: OriginPolicy): boolean {
+  const method = req.method;
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return false;
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'same-origin' || site === 'none') return false;
+  if (req.headers.origin === undefined) return site !== undefined;
+  return !originAllowed(req, policy);
 }

@@ -3,7 +3,9 @@ import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { wantsJson } from './client-kind.js';
+import { endThenDestroy } from './close-gracefully.js';
 import { errorPage, PAGE_HEADERS } from './pages.js';
+import { bodyUnread } from './unread-body.js';
 
 /** Any thrown value becomes a GatewayError; unknown ones never leak their text. */
 export function asGatewayError(err: unknown): GatewayError {
@@ -21,10 +23,25 @@ const TITLES: Record<number, string> = {
   504: 'The workspace is too slow',
 };
 
+/**
+ * `Connection: close` when the answer goes out before the request's body
+ * has arrived: the gateway does not read the rest (unread-body.ts), and the
+ * client learns it will have to open a new connection.
+ */
+function closing(res: ServerResponse, headers: Record<string, string | number>): Record<string, string | number> {
+  return res.req && bodyUnread(res.req) ? { ...headers, connection: 'close' } : headers;
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, closing(res, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) }));
   res.end(text);
+}
+
+/** One of the gateway's pages (the 401 page, the starting page): its security headers, and `Connection: close` as above. */
+export function sendPage(res: ServerResponse, status: number, html: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, closing(res, { ...PAGE_HEADERS, ...headers, 'content-length': Buffer.byteLength(html) }));
+  res.end(html);
 }
 
 /** The one place errors become responses: JSON for API clients, a page for browsers. */
@@ -39,22 +56,31 @@ export function sendError(req: IncomingMessage, res: ServerResponse, error: Gate
   }
   const retry = error.status >= 500 ? req.url : undefined;
   const html = errorPage(error.status, TITLES[error.status] ?? STATUS_CODES[error.status] ?? 'Error', error.message, error.code, retry);
-  res.writeHead(error.status, { ...PAGE_HEADERS, ...error.headers, 'content-length': Buffer.byteLength(html) });
-  res.end(html);
+  sendPage(res, error.status, html, error.headers);
 }
 
 export function redirect(res: ServerResponse, status: 302 | 308, location: string): void {
-  res.writeHead(status, { location, 'cache-control': 'no-store', 'content-length': 0 });
+  res.writeHead(status, closing(res, { location, 'cache-control': 'no-store', 'content-length': 0 }));
   res.end();
 }
 
-/** Refuses an upgrade with a plain HTTP answer and closes the socket; nothing reaches a workspace. */
-export function rejectUpgrade(socket: Duplex, error: GatewayError): void {
+/**
+ * A whole answer written straight on a socket Node's HTTP server does not
+ * answer on (an upgrade, a connection refused before it was handed to the
+ * server): JSON, `Connection: close`, then the socket is ended and
+ * destroyed after a grace.
+ */
+export function answerOnSocket(socket: Duplex, error: GatewayError): void {
   if (socket.destroyed) return;
   const body = JSON.stringify({ error: error.code, message: error.message });
   const headers = { ...error.headers, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' };
   const head = `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\n` + Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
-  socket.end(`${head}\r\n\r\n${body}`);
+  socket.write(`${head}\r\n\r\n${body}`);
   // end() alone can leave a half-open socket behind a silent client.
-  setTimeout(() => socket.destroy(), 1000).unref();
+  endThenDestroy(socket);
+}
+
+/** Refuses an upgrade with a plain HTTP answer and closes the socket; nothing reaches a workspace. */
+export function rejectUpgrade(socket: Duplex, error: GatewayError): void {
+  answerOnSocket(socket, error);
 }

@@ -1,9 +1,8 @@
 import { BadRequestError } from '../errors.js';
-import { isUserId } from '../auth/user-id.js';
+import { isUserId, SELF_SEGMENT } from '../auth/user-id.js';
 
+export { SELF_SEGMENT };
 export const WORKSPACE_PREFIX = '/ws/';
-/** `/ws/me` is the caller's own workspace, so no user may be called `me`. */
-export const SELF_SEGMENT = 'me';
 
 export type Route =
   | { kind: 'health' }
@@ -26,7 +25,11 @@ export type Route =
  * Maps a raw request target to a route. The user segment is strictly
  * percent-decoded once and must then have the user-id form, so encoded
  * slashes, double encoding, backslashes and dot segments never select another
- * user. Throws BadRequestError for anything malformed.
+ * user. The rest of the path goes, as it came, to that user's own workspace
+ * only, so an encoded slash or a `%25` there can reach nothing but what the
+ * user could reach anyway (code-server's own URLs carry `%2F`); dot segments
+ * are refused there too, however they are written, so no workspace has to
+ * get path normalisation right. Throws BadRequestError for anything malformed.
  */
 export function route(target: string | undefined): Route {
   if (!target || target[0] !== '/') throw new BadRequestError('The request path must start with "/".', 'bad_path');
@@ -72,7 +75,13 @@ function decodeSegment(raw: string): string {
   return decoded;
 }
 
-const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+/**
+ * `.` or `..` (any of them as `%2e`) between separators, where a separator is
+ * also `\` or an encoded `/` or `\`: a workspace that decodes before it
+ * normalises (or reads `\` as `/`, as WHATWG URL parsing does) would
+ * otherwise see a segment the gateway did not.
+ */
+const DOT_SEGMENT = /(?:^|\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?:\/|\\|%2f|%5c|$)/i;
 
 function hasDotSegment(rest: string): boolean {
   return DOT_SEGMENT.test(rest);

@@ -148,16 +148,24 @@ class Exchange implements ResponseSink {
     this.connection.send(req, this.outgoing, this, hasBody, this.options.timeoutMs);
   }
 
-  head(statusCode: number, rawHeaders: string[]): void {
+  head(statusCode: number, rawHeaders: string[]): boolean {
     const kept: string[] = [];
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!;
       if (!HOP_BY_HOP.has(name.toLowerCase())) kept.push(name, rawHeaders[i + 1]!);
     }
-    this.res.writeHead(statusCode, kept);
+    try {
+      this.res.writeHead(statusCode, kept);
+      return true;
+    } catch {
+      // Node refuses some heads its parser accepts (a header value it will not write): nothing went out yet.
+      return false;
+    }
   }
 
   data(chunk: Buffer): boolean {
+    // A response that ended (or broke) takes no more: writing would raise an error nobody listens to.
+    if (this.res.writableEnded) return true;
     return this.res.write(chunk);
   }
 
@@ -170,8 +178,9 @@ class Exchange implements ResponseSink {
 
   fail(kind: UpstreamFailure, stale: boolean): void {
     const { req, res, user, options } = this;
-    // A workspace that closed an idle connection as we reused it: once more on a fresh one.
-    if (stale && !this.retried && !res.destroyed && (req.method === 'GET' || req.method === 'HEAD')) {
+    // A workspace that closed an idle connection as we reused it: once more on a fresh one,
+    // but never once anything of an answer went to the client.
+    if (stale && !this.retried && !res.headersSent && !res.destroyed && (req.method === 'GET' || req.method === 'HEAD')) {
       this.retried = true;
       return this.send();
     }
@@ -185,7 +194,12 @@ class Exchange implements ResponseSink {
       res.destroy();
       return;
     }
-    options.sendError(req, res, kind === 'timeout' ? new UpstreamTimeoutError() : new UpstreamError());
+    try {
+      options.sendError(req, res, failureError(kind));
+    } catch {
+      // Called from a socket's event: a throw here would end the process, so only this response ends.
+      res.destroy();
+    }
   }
 
   drained(): void {
@@ -195,6 +209,12 @@ class Exchange implements ResponseSink {
   closed(): void {
     if (!this.done) this.connection?.abandon();
   }
+}
+
+function failureError(kind: UpstreamFailure): GatewayError {
+  if (kind === 'timeout') return new UpstreamTimeoutError();
+  if (kind === 'invalid') return new UpstreamError('The workspace sent an answer that is not valid HTTP; try again.');
+  return new UpstreamError();
 }
 
 function resumeExchange(this: Answering): void {

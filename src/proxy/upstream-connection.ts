@@ -24,6 +24,7 @@ interface NativeParser {
 interface NativeParserClass {
   new (): NativeParser;
   RESPONSE: number;
+  kOnMessageBegin: number;
   kOnHeaders: number;
   kOnHeadersComplete: number;
   kOnBody: number;
@@ -36,17 +37,21 @@ const CONNECTION = Symbol('connection');
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Largest answer head taken from a workspace (Node's default for its own clients). */
 const MAX_HEAD_BYTES = 16 * 1024;
+/** 1xx answers before the real one; a workspace sending more is out of its mind (or hostile). */
+const MAX_INFORMATIONAL = 16;
 
 /** What the connection reports about the exchange it carries. */
 export interface ResponseSink {
-  /** The answer's status and raw header pairs as received (latin1 strings of its bytes). */
-  head(statusCode: number, rawHeaders: string[]): void;
+  /** The answer's status and raw header pairs as received (latin1 strings of its bytes); false when they cannot be passed on. */
+  head(statusCode: number, rawHeaders: string[]): boolean;
   /** Returns false when the client's buffer is full: the connection pauses until `resume`. */
   data(chunk: Buffer): boolean;
   end(): void;
   /**
-   * `refused` (no connection), `timeout` (no head in time), else `reset`.
-   * `stale`: a reused keep-alive connection broke before any answer byte, which
+   * `refused` (no connection), `timeout` (no head in time), `invalid` (an
+   * answer that cannot be passed on: a status outside 100–599, a 101 to a
+   * plain request, headers Node will not write), else `reset`.
+   * `stale`: a reused keep-alive connection broke before any answer byte came, which
    * is how a workspace closing an idle connection looks; the request may be sent again.
    */
   fail(kind: UpstreamFailure, stale: boolean): void;
@@ -65,9 +70,14 @@ export class UpstreamConnection {
   private headPairs: string[] = [];
   private answered = false;
   private informational = false;
+  private informationalCount = 0;
+  /** The answer is complete and the connection may carry the next exchange, once the bytes read so far are known to hold nothing more. */
+  private reusable = false;
   private skipBody = false;
   private keepAlive = false;
   private requestSent = false;
+  /** Bytes came for the current exchange: a break after that is no stale keep-alive. */
+  private received = false;
   private connected = false;
   private headersTimeoutMs = 0;
   /**
@@ -94,6 +104,7 @@ export class UpstreamConnection {
     this.parser = new HTTPParser();
     this.parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEAD_BYTES, 0);
     this.parser[CONNECTION] = this;
+    this.parser[HTTPParser.kOnMessageBegin] = onMessageBegin;
     this.parser[HTTPParser.kOnHeaders] = onHeaders;
     this.parser[HTTPParser.kOnHeadersComplete] = onHeadersComplete;
     this.parser[HTTPParser.kOnBody] = onBody;
@@ -111,6 +122,8 @@ export class UpstreamConnection {
     this.uses++;
     this.answered = false;
     this.informational = false;
+    this.informationalCount = 0;
+    this.received = false;
     this.skipBody = req.method === 'HEAD';
     this.requestSent = !hasBody;
     this.headersTimeoutMs = headersTimeoutMs;
@@ -119,6 +132,16 @@ export class UpstreamConnection {
     const head = requestHead(req.method ?? 'GET', outgoing, chunked ? 'transfer-encoding: chunked\r\n' : '');
     if (hasBody) this.streamBody(req, head, chunked);
     else this.writeHead(head);
+  }
+
+  /**
+   * An answer starts. Without an exchange waiting for it, the workspace sent
+   * bytes nobody asked for (after a complete answer, or while the connection
+   * was idle): they would become the next request's answer, so the
+   * connection goes.
+   */
+  messageBegin(): void {
+    if (!this.sink) this.socket.destroy();
   }
 
   /** Header values are latin1 strings of the bytes the client sent: written back byte for byte. */
@@ -183,22 +206,35 @@ export class UpstreamConnection {
   headersComplete(statusCode: number, pairs: string[] | undefined, shouldKeepAlive: boolean): number {
     const all = pairs ?? this.headPairs;
     this.headPairs = [];
+    const sink = this.sink;
+    // Returning -1 makes the parser stop with an error: nothing more is read from this connection.
+    if (!sink) return -1;
     // 1xx (100 Continue, 103 Early Hints) carry nothing for the client; the real answer follows.
-    if (statusCode >= 100 && statusCode < 200) {
+    // 101 switches protocols, which a plain request never asked for.
+    if (statusCode >= 100 && statusCode < 200 && statusCode !== 101) {
+      if (++this.informationalCount > MAX_INFORMATIONAL) return this.refuse('invalid');
       this.informational = true;
       return 1;
     }
+    if (statusCode < 200 || statusCode > 599) return this.refuse('invalid');
     this.answered = true;
     this.keepAlive = shouldKeepAlive;
     // Bodies may pause for as long as the client likes.
     this.deadline = 0;
-    this.sink?.head(statusCode, all);
+    if (!sink.head(statusCode, all)) return this.refuse('invalid');
     if (this.skipBody) return 1;
     const length = statusCode === 204 || statusCode === 304 ? -1 : contentLength(all);
     if (length < 0) return 0;
     // 2 stops the parser right after the head (as for an upgrade); `execute` takes over the body.
     this.bodyLeft = length;
     return 2;
+  }
+
+  /** The answer cannot be passed on: the exchange fails, the connection goes, the parser stops. */
+  private refuse(kind: UpstreamFailure): number {
+    this.answered = false;
+    this.failed(kind);
+    return -1;
   }
 
   body(chunk: Buffer): void {
@@ -216,17 +252,39 @@ export class UpstreamConnection {
     // An answer nobody asked for: the connection is out of step, and no use to anyone.
     if (!sink) return void this.socket.destroy();
     this.sink = undefined;
+    // Pooled only once `execute` has seen that nothing follows the answer in what was read.
+    this.reusable = this.keepAlive && this.requestSent;
     sink.end();
-    if (this.keepAlive && this.requestSent && !this.socket.destroyed) {
-      // The last chunk may have found the client's buffer full: the next exchange starts reading.
-      this.socket.resume();
-      this.onIdle(this);
-    } else {
-      this.socket.destroy();
-    }
   }
 
+  /**
+   * Every callback of the parser runs inside this call; whatever goes wrong
+   * in one (a client that went away, an answer Node refuses to write) fails
+   * this exchange and this connection only.
+   */
   execute(data: Buffer): void {
+    if (!this.sink) {
+      // Bytes while idle: nobody asked for them.
+      this.socket.destroy();
+      return;
+    }
+    this.received = true;
+    try {
+      this.parse(data);
+    } catch {
+      this.failed('invalid');
+      this.socket.destroy();
+      return;
+    }
+    if (!this.reusable) return;
+    this.reusable = false;
+    if (this.socket.destroyed) return;
+    // The last chunk may have found the client's buffer full: the next exchange starts reading.
+    this.socket.resume();
+    this.onIdle(this);
+  }
+
+  private parse(data: Buffer): void {
     let offset = 0;
     while (offset < data.length && !this.socket.destroyed) {
       if (this.bodyLeft >= 0) {
@@ -237,8 +295,13 @@ export class UpstreamConnection {
         if (this.bodyLeft === 0) this.bodyDone();
         continue;
       }
+      // Bytes after a complete answer, before anyone asked again: out of step.
+      if (this.reusable) return void this.socket.destroy();
       const result = this.parser.execute(offset === 0 ? data : data.subarray(offset));
-      if (result instanceof Error) return this.failed('reset');
+      if (result instanceof Error) {
+        this.failed('invalid');
+        return void this.socket.destroy();
+      }
       // The parser stopped after a head whose body is ours to pass on, or read everything.
       if (this.bodyLeft < 0) return;
       offset += result;
@@ -255,9 +318,13 @@ export class UpstreamConnection {
   }
 
   ended(): void {
-    // A body that runs until the connection closes ends here; one with a length must be complete.
-    const result = this.bodyLeft > 0 ? new Error('answer cut short') : this.parser.finish();
-    if (result instanceof Error) this.failed('reset');
+    try {
+      // A body that runs until the connection closes ends here; one with a length must be complete.
+      const result = this.bodyLeft > 0 ? new Error('answer cut short') : this.parser.finish();
+      if (result instanceof Error) this.failed('reset');
+    } catch {
+      this.failed('invalid');
+    }
     this.socket.destroy();
   }
 
@@ -274,7 +341,7 @@ export class UpstreamConnection {
     this.deadline = 0;
     this.socket.destroy();
     // Past the head, the answer is broken off however it failed.
-    sink.fail(this.answered ? 'reset' : kind, !this.answered && kind === 'reset' && this.uses > 1 && this.requestSent);
+    sink.fail(this.answered ? 'reset' : kind, kind === 'reset' && !this.received && this.uses > 1 && this.requestSent);
   }
 
   markConnected(): void {
@@ -307,6 +374,9 @@ function contentLength(pairs: string[]): number {
 }
 
 // Shared handlers: the connection is found on the parser or the socket, no closures per connection.
+function onMessageBegin(this: NativeParser): void {
+  this[CONNECTION]!.messageBegin();
+}
 function onHeaders(this: NativeParser, pairs: string[]): void {
   this[CONNECTION]!.headers(pairs);
 }

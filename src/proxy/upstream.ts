@@ -4,9 +4,10 @@ import type { Endpoint } from '../runtimes/runtime.js';
 /**
  * How talking to a workspace failed: `refused` means no connection could be
  * made (its endpoint is probably stale), `timeout` that no answer came in
- * time, `reset` anything after the connection was made.
+ * time, `invalid` an answer that is not HTTP the gateway may pass on, `reset`
+ * anything else after the connection was made.
  */
-export type UpstreamFailure = 'refused' | 'reset' | 'timeout';
+export type UpstreamFailure = 'refused' | 'reset' | 'timeout' | 'invalid';
 
 const REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ENOENT', 'EAI_AGAIN']);
 

@@ -20,6 +20,8 @@ export interface WebSocketForwarderOptions {
 /** The workspace's answer head may not be larger than a request head. */
 const MAX_HEAD_BYTES = 16 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
+const SWITCHING = /^HTTP\/1\.1 101 /;
+const ANSWER = /^HTTP\/1\.[01] [1-5]\d\d[ \r]/;
 
 /**
  * WebSocket upgrades by raw socket relaying: the request head as `outgoing`
@@ -48,18 +50,34 @@ export class WebSocketForwarder {
     const onError = (err: NodeJS.ErrnoException) => fail(isRefusal(err) ? 'refused' : 'reset');
     const onClose = () => fail('reset');
     const onAnswer = (chunk: Buffer) => {
+      try {
+        takeAnswer(chunk);
+      } catch {
+        // Whatever went wrong, it concerns this upgrade only.
+        upstream.destroy();
+        client.destroy();
+      }
+    };
+    const takeAnswer = (chunk: Buffer) => {
       answer = answer.length === 0 ? chunk : Buffer.concat([answer, chunk]);
       if (answer.indexOf(HEAD_END) === -1) {
-        if (answer.length > MAX_HEAD_BYTES) fail('reset');
+        if (answer.length > MAX_HEAD_BYTES) fail('invalid');
         return;
       }
+      const statusLine = answer.toString('latin1', 0, 16);
+      const switching = SWITCHING.test(statusLine);
+      // A refusal is relayed as the workspace sent it, but only if it is an HTTP answer at all.
+      if (!switching && !ANSWER.test(statusLine)) return fail('invalid');
       settled = true;
       clearTimeout(timer);
       // The handshake's closures (and the answer they hold) are let go: an idle WebSocket keeps none.
       upstream.off('data', onAnswer).off('error', onError).off('close', onClose);
       client.off('close', onClientGone);
-      const switching = answer.toString('latin1', 9, 12) === '101';
       client.write(answer);
+      // Bytes the client sent after its upgrade head belong to the WebSocket: they go only once the
+      // workspace switched. Sent earlier, a request pipelined behind a refused upgrade would reach
+      // the workspace as the client wrote it, without the gateway's header rewriting.
+      if (switching && head.length > 0) upstream.write(head);
       // Anything but 101: the answer is relayed, the client's bytes are not, and the connection ends with the workspace's.
       relay(client, upstream, switching);
       if (switching) this.options.onOpen(user, client, upstream);
@@ -73,8 +91,8 @@ export class WebSocketForwarder {
 
     upstream.on('data', onAnswer).on('error', onError).on('close', onClose);
     client.on('close', onClientGone);
-    upstream.write(requestHead(req.method ?? 'GET', outgoing));
-    if (head.length > 0) upstream.write(head);
+    // Header values are latin1 strings of the bytes the client sent: written back byte for byte.
+    upstream.write(requestHead(req.method ?? 'GET', outgoing), 'latin1');
   }
 }
 
@@ -110,8 +128,21 @@ function resumePeer(this: Relayed): void {
   this[PEER].resume();
 }
 
+/**
+ * A half-close is passed on, for a while: a WebSocket ends in-band (close
+ * frames), so an end that is not followed by the other side's within this
+ * time is a peer that will never finish, and both sockets go.
+ */
+const HALF_CLOSE_GRACE_MS = 5000;
+
 function endPeer(this: Relayed): void {
   if (!this[PEER].writableEnded) this[PEER].end();
+  setTimeout(destroyBoth, HALF_CLOSE_GRACE_MS, this).unref();
+}
+
+function destroyBoth(socket: Relayed): void {
+  socket.destroy();
+  socket[PEER].destroy();
 }
 
 function closePeer(this: Relayed): void {

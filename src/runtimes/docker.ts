@@ -64,7 +64,8 @@ const ZERO_DATE_PREFIX = '0001-01-01';
 /**
  * A request the engine answered with an error status; `engineStatus` lets
  * callers treat 404/304/409 as outcomes. Unexpected ones reach the client as
- * 502 with the engine's words, never as a bare 500.
+ * 502 saying what the gateway tried, never as a bare 500; the engine's own
+ * words (host paths, mount sources, other containers) go to the log only.
  */
 export class DockerEngineError extends GatewayError {
   constructor(
@@ -72,7 +73,7 @@ export class DockerEngineError extends GatewayError {
     readonly engineMessage: string,
     what: string,
   ) {
-    super('engine_error', 502, `The workspace engine refused to ${what}: ${engineMessage}`);
+    super('engine_error', 502, `The workspace engine refused to ${what}; staff can find why in the gateway's log.`, {}, `${what}: ${engineStatus} ${engineMessage}`);
   }
 }
 
@@ -129,6 +130,17 @@ function toEngineError(what: string, err: unknown): Error {
     return new EngineUnavailableError(`${what}: ${typeof code === 'string' ? code : message}`);
   }
   return err instanceof Error ? err : new Error(`${what}: ${message}`);
+}
+
+/**
+ * What a user is told when their spawn fails: the gateway's own sentences
+ * pass as they are; the engine's (or a library's) words become `detail`,
+ * for the log.
+ */
+function asSpawnFailure(err: unknown): GatewayError {
+  if (err instanceof DockerEngineError) return new SpawnFailedError('the workspace engine refused to create or start the container; try again, and tell staff if it keeps happening.', err.detail);
+  if (err instanceof GatewayError) return err;
+  return new SpawnFailedError('something went wrong while the container was prepared; try again, and tell staff if it keeps happening.', err instanceof Error ? err.message : String(err));
 }
 
 const statusOf = (err: unknown): number | undefined => (err instanceof DockerEngineError ? err.engineStatus : undefined);
@@ -219,8 +231,9 @@ export class DockerRuntime implements Runtime {
     try {
       return await this.startContainer(user, onProgress);
     } catch (err) {
-      if (err instanceof GatewayError) throw err;
-      throw new SpawnFailedError(err instanceof DockerEngineError ? err.engineMessage : err instanceof Error ? err.message : String(err));
+      const failure = asSpawnFailure(err);
+      if (failure.detail) this.logger.warn({ user, code: failure.code, detail: failure.detail }, 'the engine could not start a workspace');
+      throw failure;
     }
   }
 

@@ -65,7 +65,7 @@ export class ProcessRuntime implements Runtime {
       cwd: home,
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', WORKSPACE_USER: user, HOME: home, WORKSPACE_DIR: home },
+      env: workspaceEnvironment({ PORT: String(port), HOST: '127.0.0.1', WORKSPACE_USER: user, HOME: home, WORKSPACE_DIR: home }),
     });
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -94,7 +94,7 @@ export class ProcessRuntime implements Runtime {
     });
     await new Promise<void>((ok, fail) => {
       child.once('spawn', ok);
-      child.once('error', (err) => fail(new SpawnFailedError(err.message)));
+      child.once('error', (err) => fail(new SpawnFailedError('the workspace process could not be started; tell staff.', err.message)));
     });
     return this.info(user, entry);
   }
@@ -162,6 +162,23 @@ export class ProcessRuntime implements Runtime {
       endpoint: { host: '127.0.0.1', port: child.port },
     };
   }
+}
+
+/** What a workspace process may see of the gateway's environment: how to find programs, the locale and the time zone. */
+const INHERITED = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'] as const;
+
+/**
+ * A workspace's whole environment. Never the gateway's own: it holds
+ * GATEWAY_JWT_SECRET (with it, code in any workspace could sign a token for
+ * any user or an admin) and whatever else the operator set for the gateway.
+ */
+export function workspaceEnvironment(own: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of INHERITED) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...own };
 }
 
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {

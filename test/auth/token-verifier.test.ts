@@ -147,6 +147,21 @@ describe('HS256', () => {
   it('accepts a 63-character user id', async () => {
     expect((await verifier().verify(await sign({ user_id: 'a'.repeat(63) }))).user).toBe('a'.repeat(63));
   });
+
+  it('refuses the user `me`, which names the caller in every URL (other cases are other names)', async () => {
+    await refused(verifier().verify(await sign({ user_id: 'me' })));
+    await refused(verifier({ userClaim: 'sub' }).verify(await sign({ sub: 'me' })));
+    expect((await verifier().verify(await sign({ user_id: 'Me' }))).user).toBe('Me');
+    expect((await verifier().verify(await sign({ user_id: 'mei' }))).user).toBe('mei');
+  });
+
+  it.each([['refresh'], ['Refresh'], ['id'], [''], [1], [null]])('refuses a token whose token_type is %j (a SimpleJWT refresh token opens nothing)', async (token_type) => {
+    await refused(verifier().verify(await sign({ user_id: 'alice', token_type })));
+  });
+
+  it.each([['access'], [undefined]])('accepts token_type %j', async (token_type) => {
+    expect((await verifier().verify(await sign({ user_id: 'alice', ...(token_type ? { token_type } : {}) }))).user).toBe('alice');
+  });
 });
 
 describe('public keys', () => {

@@ -113,6 +113,30 @@ describe('configuration', () => {
     expect(problemsOf(() => readConfigFile(join(dir, 'nope.yaml')))[0]).toMatch(/cannot read/);
   });
 
+  it('has limits on what a client can hold open, each with a sane default', () => {
+    const c = loadConfig({ env: SECRET });
+    expect(c).toMatchObject({ headers_timeout: 20_000, body_timeout: 60_000, restore_timeout: 30 * 60_000, max_connections_per_client: 256, max_websockets_per_user: 64 });
+    const small = loadConfig({ env: { ...SECRET, GATEWAY_BODY_TIMEOUT: '250ms', GATEWAY_RESTORE_TIMEOUT: '2h', GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '0', GATEWAY_MAX_WEBSOCKETS_PER_USER: '8' } });
+    expect(small).toMatchObject({ body_timeout: 250, restore_timeout: 7_200_000, max_connections_per_client: 0, max_websockets_per_user: 8 });
+  });
+
+  it('refuses limits that would switch a timeout off or make no sense', () => {
+    const problems = problemsOf(() =>
+      loadConfig({
+        env: { ...SECRET, GATEWAY_HEADERS_TIMEOUT: '0', GATEWAY_BODY_TIMEOUT: 'soon', GATEWAY_RESTORE_TIMEOUT: '30d', GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '-1', GATEWAY_MAX_WEBSOCKETS_PER_USER: 'many' },
+      }),
+    );
+    const text = problems.join('\n');
+    expect(text).toMatch(/GATEWAY_HEADERS_TIMEOUT: expected a duration above 0/);
+    expect(text).toMatch(/GATEWAY_BODY_TIMEOUT: expected a duration/);
+    expect(text).toMatch(/GATEWAY_RESTORE_TIMEOUT: expected at most 24 days/);
+    expect(text).toMatch(/GATEWAY_MAX_CONNECTIONS_PER_CLIENT/);
+    expect(text).toMatch(/GATEWAY_MAX_WEBSOCKETS_PER_USER/);
+    expect(problems.length).toBe(5);
+    const help = helpText();
+    for (const name of ['GATEWAY_BODY_TIMEOUT', 'GATEWAY_RESTORE_TIMEOUT', 'GATEWAY_MAX_CONNECTIONS_PER_CLIENT', 'GATEWAY_MAX_WEBSOCKETS_PER_USER']) expect(help).toContain(name);
+  });
+
   it('lists every setting with its default in --help', () => {
     const help = helpText();
     for (const [key, setting] of Object.entries(settings)) {

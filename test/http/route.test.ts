@@ -54,6 +54,35 @@ describe('route', () => {
     expect((error as GatewayError).status).toBe(400);
   });
 
+  // Past the user segment the path goes, as it came, to that user's own workspace only: an
+  // encoded slash or `%25` there selects nothing else (code-server's own URLs carry `%2F`).
+  it.each([
+    ['/ws/alice/static/a%2Fb', '/static/a%2Fb'],
+    ['/ws/alice/x/a%252Fb', '/x/a%252Fb'],
+    ['/ws/alice/x\\y', '/x\\y'],
+    ['/ws/alice/x%5Cy', '/x%5Cy'],
+    ['/ws/alice/%2e%2e.txt', '/%2e%2e.txt'],
+    ['/ws/alice/..a/b...', '/..a/b...'],
+    ['/ws/alice/a%252e%252e/b', '/a%252e%252e/b'],
+  ])('passes %s to the owner\'s workspace as %s', (path, rest) => {
+    expect(route(path)).toEqual({ kind: 'workspace', user: 'alice', rest, query: '' });
+  });
+
+  // Dot segments are refused anywhere, however they are written or delimited.
+  it.each([
+    ['/ws/alice/a/%2e%2E/b'],
+    ['/ws/alice/a/.%2e'],
+    ['/ws/alice/a%2F..%2Fb'],
+    ['/ws/alice/a%2f.%2fb'],
+    ['/ws/alice/a\\..\\b'],
+    ['/ws/alice/a%5C..%5Cb'],
+    ['/ws/alice/a/..\\b'],
+    ['/ws/alice/.'],
+    ['/ws/me/../bob/'],
+  ])('refuses %s with 400 bad_path', (path) => {
+    expect(() => route(path)).toThrow(expect.objectContaining({ status: 400, code: 'bad_path' }));
+  });
+
   it('never throws anything but a 400 and never selects a user other than the literal valid segment', () => {
     const segment = fc.oneof(fc.string(), fc.constantFrom('alice', 'bob', '..', '.', '%2e', '%2F', '%252F', '\\', 'me', '%61lice'));
     fc.assert(
