@@ -1,17 +1,17 @@
 // A runtime that spawns nothing: every workspace "runs" at one fixed endpoint
 // (the bench's backend). `known` workspaces are listed as running, so the
 // gateway's reconcile() at start loads them all, like a restarted gateway in
-// front of a busy engine. Implements src/runtimes/runtime.ts.
-import { EventEmitter, on } from 'node:events';
+// front of a busy engine. Implements src/runtimes/runtime.ts; keeps no files,
+// so it has no `storage`.
+import { EventChannel } from '../dist/runtimes/event-channel.js';
 
 export class FixedRuntime {
   name = 'bench-fixed';
-  isolated = true;
 
   /** @param endpoint {host, port}  @param users the user ids known to be running */
   constructor(endpoint, users) {
     this.endpoint = endpoint;
-    this.emitter = new EventEmitter();
+    this.channel = new EventChannel();
     this.workspaces = new Map();
     const startedAt = new Date();
     for (const user of users) this.workspaces.set(user, this.running(user, startedAt));
@@ -20,6 +20,8 @@ export class FixedRuntime {
   running(user, startedAt = new Date()) {
     return { user, state: 'running', id: `bench-${user}`, image: 'bench', createdAt: startedAt, startedAt, endpoint: this.endpoint };
   }
+
+  async prepare() {}
 
   async start(user) {
     const info = this.running(user);
@@ -40,26 +42,12 @@ export class FixedRuntime {
     this.workspaces.delete(user);
   }
 
-  async backup() {
-    throw new Error('the bench runtime keeps no files');
-  }
-
-  async restore(_user, archive) {
-    archive.resume();
-  }
-
   async list() {
     return [...this.workspaces.values()];
   }
 
-  async ping() {}
-
-  async *events(signal) {
-    try {
-      for await (const [event] of on(this.emitter, 'event', { signal })) yield event;
-    } catch (err) {
-      if (err.name !== 'AbortError') throw err;
-    }
+  events(signal) {
+    return this.channel.stream(signal);
   }
 
   async close() {}

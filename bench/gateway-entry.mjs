@@ -6,10 +6,7 @@
 //      BENCH_USER (default bench), and any GATEWAY_* setting.
 // Reports {ready, port, workspaces} over the IPC channel; exits when the
 // parent goes away or on SIGTERM/SIGINT (so --cpu-prof writes its profile).
-import cluster from 'node:cluster';
-import { createApp } from '../dist/app.js';
-import { LEADER_SOCKET_ENV, runLeader } from '../dist/cluster/leader.js';
-import { runWorker } from '../dist/cluster/worker.js';
+import { serve } from '../dist/app.js';
 import { loadConfig } from '../dist/config/load.js';
 import { createLogger } from '../dist/log.js';
 import { FixedRuntime } from './fixed-runtime.mjs';
@@ -40,22 +37,9 @@ const config = loadConfig({
 // Logs go to stderr so stdout stays free; the parent keeps them in a file.
 const logger = createLogger(config.log_level, process.stderr);
 // With GATEWAY_WORKERS > 1, as in main.js: this process leads, its forks (this file again) proxy.
-if (cluster.isWorker) {
-  await runWorker(config, process.env[LEADER_SOCKET_ENV], logger);
-  await new Promise(() => {});
-}
-const runtime = new FixedRuntime({ host: '127.0.0.1', port: backendPort }, users);
-let app;
-let port;
-let close;
-if (config.workers > 1) {
-  const leader = await runLeader(config, logger, runtime);
-  ({ app, port, close } = leader);
-} else {
-  app = createApp({ config, runtime, logger });
-  port = (await app.listen()).port;
-  close = () => app.close();
-}
+const { app, port, close } = await serve(config, logger, async () => new FixedRuntime({ host: '127.0.0.1', port: backendPort }, users));
+// A cluster worker serves until its leader disconnects it.
+if (!app) await new Promise(() => {});
 // listen() starts a reconcile in the background; one more makes sure every record is loaded before load starts.
 await app.manager.reconcile();
 const loaded = [...app.manager.all()].filter((ws) => ws.state === 'running').length;

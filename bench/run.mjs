@@ -37,7 +37,10 @@ const opts = {
   warmupSeconds: num('BENCH_WARMUP_SECONDS', 1),
   threads: num('BENCH_THREADS', 2),
   connections: num('BENCH_CONNECTIONS', 50),
-  targets: (env.BENCH_TARGETS ?? 'direct,gateway,nginx,chp').split(',').map((s) => s.trim()).filter(Boolean),
+  targets: (env.BENCH_TARGETS ?? 'direct,gateway,nginx,chp')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
   scale: num('BENCH_SCALE', 10_000),
   gatewayWorkers: num('BENCH_GATEWAY_WORKERS', 2),
   wsRoundTrips: num('BENCH_WS_ROUNDTRIPS', quick ? 500 : 2000),
@@ -96,7 +99,10 @@ const machine = {
   memory_gib: +(totalmem() / 2 ** 30).toFixed(1),
   node: process.version,
   nginx: (await firstLine('nginx', ['-v'])).replace(/^nginx version:\s*/, ''),
-  wrk: (await firstLine('wrk', ['--version'])).replace(/\s*\[.*$/, '').replace(/Copyright.*$/, '').trim(),
+  wrk: (await firstLine('wrk', ['--version']))
+    .replace(/\s*\[.*$/, '')
+    .replace(/Copyright.*$/, '')
+    .trim(),
 };
 results.machine = machine;
 
@@ -137,7 +143,8 @@ const SCENARIOS = [
 async function check(target, path, bytes, headers = cookieHeaders) {
   const res = await fetch(`http://127.0.0.1:${target.port}${target.prefix}${path}`, { headers });
   const body = Buffer.from(await res.arrayBuffer());
-  if (res.status !== 200 || body.length !== bytes) throw new Error(`${target.name}: GET ${path} answered ${res.status} with ${body.length} bytes (expected 200, ${bytes})`);
+  if (res.status !== 200 || body.length !== bytes)
+    throw new Error(`${target.name}: GET ${path} answered ${res.status} with ${body.length} bytes (expected 200, ${bytes})`);
 }
 
 async function proxyPart() {
@@ -221,7 +228,9 @@ async function proxyPart() {
     const wrkOpts = { seconds: opts.seconds, threads: opts.threads, connections: opts.connections, headers: cookieHeaders, busyLimit: opts.busyLimit };
     for (const s of SCENARIOS) {
       for (const t of s.bytes === 1024 ? list : bigBodies) {
-        await wrkRound(t, backend, { ...wrkOpts, path: s.path, seconds: opts.warmupSeconds }).catch((err) => say(`  warm-up of ${t.name} failed: ${err.message.split('\n')[0]}`));
+        await wrkRound(t, backend, { ...wrkOpts, path: s.path, seconds: opts.warmupSeconds }).catch((err) =>
+          say(`  warm-up of ${t.name} failed: ${err.message.split('\n')[0]}`),
+        );
       }
     }
     results.http = [];
@@ -291,7 +300,10 @@ async function profileGateway(backend, wrkOpts) {
   const r = await wrkRound(g, backend, { ...wrkOpts, path: '/__bytes' });
   const toUs = Number(process.hrtime.bigint() / 1000n);
   await g.stop();
-  const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   if (!file) throw new Error('the profiled gateway wrote no .cpuprofile');
   const kept = join(BENCH_DIR, 'results', `${stamp}-gateway.cpuprofile`);
   copyFileSync(file, kept);
@@ -359,12 +371,19 @@ function printHttp(summary) {
     }
   }
   print(
-    table(['scenario', 'target', 'req/s', '×direct', 'p50 ms', 'p99 ms', 'p99 ×direct', 'CPU µs/req', 'cores', 'kernel', 'RSS MiB', 'errors', 'busy rounds'], rows, { leftColumns: 2 }),
+    table(
+      ['scenario', 'target', 'req/s', '×direct', 'p50 ms', 'p99 ms', 'p99 ×direct', 'CPU µs/req', 'cores', 'kernel', 'RSS MiB', 'errors', 'busy rounds'],
+      rows,
+      { leftColumns: 2 },
+    ),
   );
-  print('CPU µs/req: the proxy\'s own CPU (all its processes) per completed request; for direct, the backend\'s. cores: that CPU / wall time;');
-  print('kernel: the part of it spent in the kernel (stime: socket syscalls, and on loopback much of the receiver\'s network stack).');
-  if (summary.some((r) => r.stalled_rounds)) print('STALLED: rounds in which not one request completed (the target hung); left out of the medians, see the JSON.');
-  print(`busy rounds: rounds where processes other than proxy, backend, wrk and the bench used > ${fmt(opts.busyLimit * 100)}% of the machine (left out of the medians when a clean round exists).`);
+  print("CPU µs/req: the proxy's own CPU (all its processes) per completed request; for direct, the backend's. cores: that CPU / wall time;");
+  print("kernel: the part of it spent in the kernel (stime: socket syscalls, and on loopback much of the receiver's network stack).");
+  if (summary.some((r) => r.stalled_rounds))
+    print('STALLED: rounds in which not one request completed (the target hung); left out of the medians, see the JSON.');
+  print(
+    `busy rounds: rounds where processes other than proxy, backend, wrk and the bench used > ${fmt(opts.busyLimit * 100)}% of the machine (left out of the medians when a clean round exists).`,
+  );
   const lines = [];
   for (const s of SCENARIOS) {
     const g = byScenario(s.name);
@@ -374,16 +393,24 @@ function printHttp(summary) {
     const parts = [];
     for (const other of ['chp', 'nginx']) {
       const o = get(other);
-      if (o) parts.push(`vs ${other}: req/s ${ratio(gw.req_per_s, o.req_per_s)}, CPU/req ${ratio(gw.cpu_us_per_req, o.cpu_us_per_req)}, p99 ${ratio(gw.p99_ms, o.p99_ms)}`);
+      if (o)
+        parts.push(
+          `vs ${other}: req/s ${ratio(gw.req_per_s, o.req_per_s)}, CPU/req ${ratio(gw.cpu_us_per_req, o.cpu_us_per_req)}, p99 ${ratio(gw.p99_ms, o.p99_ms)}`,
+        );
     }
     const big = get(SCALE_NAME);
-    if (big) parts.push(`${big.target} vs 10 ws: req/s ${ratio(big.req_per_s, gw.req_per_s)}, CPU/req ${ratio(big.cpu_us_per_req, gw.cpu_us_per_req)}, p99 ${ratio(big.p99_ms, gw.p99_ms)}`);
+    if (big)
+      parts.push(
+        `${big.target} vs 10 ws: req/s ${ratio(big.req_per_s, gw.req_per_s)}, CPU/req ${ratio(big.cpu_us_per_req, gw.cpu_us_per_req)}, p99 ${ratio(big.p99_ms, gw.p99_ms)}`,
+      );
     if (parts.length) lines.push(`gateway, ${s.name}: ${parts.join('; ')}`);
     const cluster = get(CLUSTER_NAME);
     const chp = get('chp');
     const direct = get('direct');
     if (cluster && chp && direct) {
-      lines.push(`${CLUSTER_NAME}, ${s.name}: vs chp: req/s ${ratio(cluster.req_per_s, chp.req_per_s)}; p99 vs direct ${ratio(cluster.p99_ms, direct.p99_ms)}; vs single gateway: req/s ${ratio(cluster.req_per_s, gw.req_per_s)}, CPU/req ${ratio(cluster.cpu_us_per_req, gw.cpu_us_per_req)}`);
+      lines.push(
+        `${CLUSTER_NAME}, ${s.name}: vs chp: req/s ${ratio(cluster.req_per_s, chp.req_per_s)}; p99 vs direct ${ratio(cluster.p99_ms, direct.p99_ms)}; vs single gateway: req/s ${ratio(cluster.req_per_s, gw.req_per_s)}, CPU/req ${ratio(cluster.cpu_us_per_req, gw.cpu_us_per_req)}`,
+      );
     }
   }
   for (const l of lines) print(l);
@@ -417,11 +444,17 @@ function printWs() {
     ];
   });
   print(table(['target', 'WS RTT p50 µs', '×direct', 'p99 µs', '×direct', 'idle RSS MiB', 'KiB per idle WS', 'idle WS open', ''], rows));
-  for (const e of [...(results.ws_idle ?? []), ...(results.ws_rtt ?? [])].filter((r) => r.error).slice(0, 4)) print(`WebSocket failure through ${e.target}: ${e.error}`);
-  print(`WS RTT: ${fmt(opts.wsRoundTrips)} sequential echoes of 32 bytes per round, median of ${opts.rounds} round(s). KiB per idle WS: RSS growth with ${fmt(opts.wsIdle)} idle`);
-  print('WebSockets open through the target (for direct: the backend\'s own growth); the gateway is read after a full GC, the figure without GC in brackets.');
-  const big = Object.entries(results.idle_rss_kib ?? {}).find(([name]) => name.startsWith('gateway ') );
-  if (big) print(`idle RSS of the gateway knowing ${big[0].replace(/^gateway /, '')}: ${fmt(big[1] / 1024, 1)} MiB (10 ws: ${fmt((results.idle_rss_kib.gateway ?? NaN) / 1024, 1)} MiB)`);
+  for (const e of [...(results.ws_idle ?? []), ...(results.ws_rtt ?? [])].filter((r) => r.error).slice(0, 4))
+    print(`WebSocket failure through ${e.target}: ${e.error}`);
+  print(
+    `WS RTT: ${fmt(opts.wsRoundTrips)} sequential echoes of 32 bytes per round, median of ${opts.rounds} round(s). KiB per idle WS: RSS growth with ${fmt(opts.wsIdle)} idle`,
+  );
+  print("WebSockets open through the target (for direct: the backend's own growth); the gateway is read after a full GC, the figure without GC in brackets.");
+  const big = Object.entries(results.idle_rss_kib ?? {}).find(([name]) => name.startsWith('gateway '));
+  if (big)
+    print(
+      `idle RSS of the gateway knowing ${big[0].replace(/^gateway /, '')}: ${fmt(big[1] / 1024, 1)} MiB (10 ws: ${fmt((results.idle_rss_kib.gateway ?? NaN) / 1024, 1)} MiB)`,
+    );
 }
 
 const s = (ms) => (Number.isFinite(ms) ? `${fmt(ms / 1000, 2)} s` : '–');
@@ -442,13 +475,7 @@ function printEngine(e) {
     String(x.capacity_responses),
   ];
   const rows = [
-    [
-      `storm (all at once)`,
-      `${st.ready}/${st.users}`,
-      s(st.all_ready_ms),
-      ...spawnFigures(st),
-      String(st.peak_concurrent_starts),
-    ],
+    [`storm (all at once)`, `${st.ready}/${st.users}`, s(st.all_ready_ms), ...spawnFigures(st), String(st.peak_concurrent_starts)],
     [
       `sequential`,
       `${sq.ready}/${sq.users_attempted}${sq.users_attempted < st.users ? ` of ${st.users}` : ''}`,
@@ -457,9 +484,28 @@ function printEngine(e) {
       '1',
     ],
   ];
-  print(table(['spawns', 'ready', 'all ready after', 'p50/user', 'p95/user', 'max/user', 'engine start() p50', 'dup containers', 'errors', 'capacity 503', 'peak starts'], rows));
+  print(
+    table(
+      [
+        'spawns',
+        'ready',
+        'all ready after',
+        'p50/user',
+        'p95/user',
+        'max/user',
+        'engine start() p50',
+        'dup containers',
+        'errors',
+        'capacity 503',
+        'peak starts',
+      ],
+      rows,
+    ),
+  );
   const seqAll = Number.isFinite(sq.all_ready_ms) ? sq.all_ready_ms : sq.projected_all_ms;
-  print(`concurrency buys ${ratio(seqAll, st.all_ready_ms, 1)} (sequential time for ${st.users} users / storm time until all ready); starting pages served in the storm: ${fmt(st.starting_pages)}`);
+  print(
+    `concurrency buys ${ratio(seqAll, st.all_ready_ms, 1)} (sequential time for ${st.users} users / storm time until all ready); starting pages served in the storm: ${fmt(st.starting_pages)}`,
+  );
   print();
   const cw = [];
   for (const [label, m, runs] of [
@@ -478,7 +524,12 @@ function printEngine(e) {
       String(runs.length),
     ]);
   }
-  print(table(['one user (median)', 'total', 'engine start()', 'gateway overhead', 'before start()', 'after start()', '…editor boot', '…noticed after', 'runs'], cw));
+  print(
+    table(
+      ['one user (median)', 'total', 'engine start()', 'gateway overhead', 'before start()', 'after start()', '…editor boot', '…noticed after', 'runs'],
+      cw,
+    ),
+  );
   print('engine start(): time inside runtime.start (engine create/start calls until it reports running). gateway overhead = total - engine start() =');
   print('before start() (auth, engine inspect) + after start(), which is the editor booting in the container (until its "listening" log line,');
   print('engine timestamps) and the gateway noticing it (readiness poll every 50 ms, growing ×1.5) and answering.');
@@ -490,9 +541,19 @@ function printProfile(p) {
     `gateway under --cpu-prof, one 1 KiB round: ${fmt(p.round.req_per_s)} req/s, ${fmt(p.round.cpu_us_per_req)} µs/req, ${fmt(p.round.cpu_sys_share * 100)}% of it in the kernel ` +
       `(profiling adds overhead); samples of that round only: busy ${fmt(p.busy_ms)} ms of ${fmt(p.total_ms)} ms. Native functions (no url) include the syscalls they make.`,
   );
-  print(table(['area', 'self ms', 'share of busy'], p.areas.slice(0, 12).map((a) => [a.key, fmt(a.ms), `${fmt(a.share_of_busy * 100, 1)}%`])));
+  print(
+    table(
+      ['area', 'self ms', 'share of busy'],
+      p.areas.slice(0, 12).map((a) => [a.key, fmt(a.ms), `${fmt(a.share_of_busy * 100, 1)}%`]),
+    ),
+  );
   print();
-  print(table(['function (self time)', 'self ms', 'share of busy'], p.functions.slice(0, 20).map((f) => [f.key, fmt(f.ms), `${fmt(f.share_of_busy * 100, 1)}%`])));
+  print(
+    table(
+      ['function (self time)', 'self ms', 'share of busy'],
+      p.functions.slice(0, 20).map((f) => [f.key, fmt(f.ms), `${fmt(f.share_of_busy * 100, 1)}%`]),
+    ),
+  );
   print(`profile kept at ${p.file} (open it in Chrome DevTools → Performance, or speedscope)`);
 }
 
@@ -506,7 +567,13 @@ try {
   if (engine === '1') {
     if (!(await engineAnswers())) throw new Error('BENCH_ENGINE=1 but no Docker Engine answers at /var/run/docker.sock');
     machine.docker = await engineVersion();
-    results.engine = await engineBench({ users: opts.stormUsers, sequentialBudgetS: opts.sequentialBudgetS, coldReps: opts.coldReps, secret: SECRET, log: say });
+    results.engine = await engineBench({
+      users: opts.stormUsers,
+      sequentialBudgetS: opts.sequentialBudgetS,
+      coldReps: opts.coldReps,
+      secret: SECRET,
+      log: say,
+    });
   } else {
     results.engine = { skipped: opts.engine === '0' ? 'disabled (BENCH_ENGINE=0 / --no-engine)' : 'no Docker Engine answered at /var/run/docker.sock' };
   }
@@ -524,10 +591,11 @@ print(
     `${machine.chp ? `, configurable-http-proxy ${machine.chp}` : ''}, ${machine.wrk}${machine.docker ? `, docker ${machine.docker}` : ''}`,
 );
 print(`gateway build: dist/ sha256 ${results.gateway_build.dist_sha256}, newest file ${results.gateway_build.dist_built_at}`);
-if (opts.proxy) print(
-  `load: wrk -t${opts.threads} -c${opts.connections}, ${opts.rounds} interleaved round(s) × ${opts.seconds} s; nginx ${opts.nginxWorkers} worker(s), keep-alive upstream; ` +
-    `all on 127.0.0.1; gateway authenticated by cookie (the others get the same header)${opts.quick ? '; QUICK mode' : ''}`,
-);
+if (opts.proxy)
+  print(
+    `load: wrk -t${opts.threads} -c${opts.connections}, ${opts.rounds} interleaved round(s) × ${opts.seconds} s; nginx ${opts.nginxWorkers} worker(s), keep-alive upstream; ` +
+      `all on 127.0.0.1; gateway authenticated by cookie (the others get the same header)${opts.quick ? '; QUICK mode' : ''}`,
+  );
 if (opts.proxy) {
   print();
   results.http_summary = summarizeHttp();
@@ -538,7 +606,9 @@ if (opts.proxy) {
   const ng = results.http_summary.find((r) => r.scenario === '1 KiB GET' && r.target === 'nginx');
   if (gw && ng && gw.cpu_us_per_req > 2 * ng.cpu_us_per_req && !results.profile) {
     print();
-    print(`hint: the gateway spends ${ratio(gw.cpu_us_per_req, ng.cpu_us_per_req, 1)} nginx's CPU per 1 KiB request; BENCH_PROFILE=1 npm run bench profiles it and lists where the time goes.`);
+    print(
+      `hint: the gateway spends ${ratio(gw.cpu_us_per_req, ng.cpu_us_per_req, 1)} nginx's CPU per 1 KiB request; BENCH_PROFILE=1 npm run bench profiles it and lists where the time goes.`,
+    );
   }
 }
 if (results.engine && !results.engine.skipped) {
@@ -553,7 +623,10 @@ if (results.profile) {
   printProfile(results.profile);
 }
 const file = join(BENCH_DIR, 'results', `${stamp}.json`);
-writeFileSync(file, JSON.stringify(results, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
+writeFileSync(
+  file,
+  JSON.stringify(results, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
+);
 writeFileSync(join(BENCH_DIR, 'results', `${stamp}.txt`), out.join('\n') + '\n');
 print();
 print(`raw results: ${file} (took ${fmt(results.duration_s)} s)`);

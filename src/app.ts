@@ -1,26 +1,23 @@
+import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { RateLimiter } from './api/rate-limit.js';
 import { createWorkspaceApi } from './api/workspace-api.js';
-import { Authenticator } from './auth/authenticator.js';
-import { createTokenVerifier, verifierOptionsFromConfig } from './auth/token-verifier.js';
+import { authenticatorOf } from './auth/authenticator.js';
+import { runLeader } from './cluster/leader.js';
+import { adoptPeerHeader } from './cluster/peer-header.js';
+import { LEADER_SOCKET_ENV, runWorker } from './cluster/worker.js';
 import type { Config } from './config/load.js';
 import { Gateway } from './http/gateway.js';
-import { createGatewayServer, type ServerLimits } from './http/server.js';
-import type { OriginPolicy } from './http/origin.js';
-import { createProxyTrust } from './http/proxy-trust.js';
-import { adoptPeerHeader } from './http/peer.js';
-import { rejectUpgrade, sendError } from './http/respond.js';
+import { HotPath } from './http/hot-path.js';
+import { originPolicyOf } from './http/origin.js';
+import { createGatewayServer, serverLimitsOf } from './http/server.js';
+import { WorkspaceForwarding } from './http/workspace-forwarding.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics, type MetricsJson } from './metrics/metrics.js';
-import { FrameScanner } from './proxy/frame-scanner.js';
 import { SocketRegistry } from './proxy/socket-registry.js';
-import { CappedWorkspaceProxy, WebSocketLimit } from './proxy/websocket-limit.js';
-import type { WorkspaceProxy } from './proxy/workspace-proxy.js';
-import type { Endpoint, Runtime } from './runtimes/runtime.js';
-import { isStudentFrame } from './workspaces/activity.js';
-import type { WorkspaceDirectory } from './workspaces/directory.js';
+import type { Runtime } from './runtimes/runtime.js';
 import { IdlePolicy } from './workspaces/idle-policy.js';
 import { WorkspaceManager } from './workspaces/manager.js';
 
@@ -52,7 +49,7 @@ export interface App {
   close(): Promise<void>;
 }
 
-/** The one place the gateway is wired together. */
+/** The one place the gateway is wired together (a cluster worker wires its smaller part in cluster/worker.ts). */
 export function createApp(options: AppOptions): App {
   const { config, logger = createLogger(config.log_level), runtime, privateSocket } = options;
   const sockets = new SocketRegistry();
@@ -77,12 +74,12 @@ export function createApp(options: AppOptions): App {
     openWebSockets: () => sockets.size,
     others: options.workerMetrics,
   });
-  const proxy = createWorkspaceProxy({ config, logger, metrics, directory: manager, sockets });
-  const policy = originPolicy(config);
-  const authenticate = createAuthenticator(config);
+  const policy = originPolicyOf(config);
+  const authenticate = authenticatorOf(config);
+  const forwarding = new WorkspaceForwarding({ config, policy, metrics, directory: manager, sockets, logger });
+  const hotPath = new HotPath({ authenticate, directory: manager, forwarding, adminWorkspaceAccess: config.admin_workspace_access, logger });
   const api = createWorkspaceApi({
     manager,
-    runtime,
     authenticate,
     policy,
     cookieName: config.cookie_name,
@@ -93,7 +90,7 @@ export function createApp(options: AppOptions): App {
     restoreTimeoutMs: config.restore_timeout,
     logger,
   });
-  const gateway = new Gateway({ config, authenticate, manager, proxy, runtime, metrics, logger, api, policy });
+  const gateway = new Gateway({ config, authenticate, manager, hotPath, forwarding, metrics, logger, api, policy, runtimeName: runtime.name });
 
   const idlePolicy = new IdlePolicy({
     manager,
@@ -104,15 +101,15 @@ export function createApp(options: AppOptions): App {
     onRemove: () => metrics.removals.inc(),
   });
 
-  manager.on('stopping', (user: string, reason: string) => sockets.closeUser(user, 1001, `workspace stopped (${reason})`));
-  manager.on('down', (user: string, reason: string, endpoint?: Endpoint) => {
+  manager.onStopping((user, reason) => sockets.closeUser(user, 1001, `workspace stopped (${reason})`));
+  manager.onDown((user, reason, endpoint) => {
     sockets.closeUser(user, 1011, `workspace ${reason}`);
-    if (endpoint) proxy.forget(endpoint);
+    if (endpoint) forwarding.forget(endpoint);
   });
 
   const server = createGatewayServer({
     // On the leader's private socket every peer is a worker: each worker caps its own clients.
-    limits: serverLimits(config, privateSocket ? 'private' : 'public'),
+    limits: serverLimitsOf(config, privateSocket ? 'private' : 'public'),
     onRequest: privateSocket
       ? (req, res) => {
           adoptPeerHeader(req);
@@ -145,7 +142,12 @@ export function createApp(options: AppOptions): App {
         else server.listen(config.port, config.host, () => ok());
       });
       const address = (privateSocket ? { address: privateSocket, port: 0, family: 'unix' } : server.address()) as AddressInfo;
-      logger.info({ host: address.address, port: address.port, runtime: runtime.name }, privateSocket ? 'gateway leader listening for its workers' : 'gateway listening');
+      logger.info(
+        { host: address.address, port: address.port, runtime: runtime.name },
+        privateSocket ? 'gateway leader listening for its workers' : 'gateway listening',
+      );
+      // An unsafe network or an absent engine is found now, not at the first spawn; spawns and /readyz ask again.
+      manager.prepare().catch((err: Error) => logger.warn({ err: err.message }, 'the runtime is not ready yet'));
       // What already runs is served at once; an engine that is away now is caught up with later.
       manager.reconcile().then(
         (found) => logger.info({ workspaces: found.length }, 'workspaces found in the engine'),
@@ -161,59 +163,35 @@ export function createApp(options: AppOptions): App {
       sockets.destroyAll();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
-      await proxy.close();
+      await forwarding.close();
       await runtime.close();
     },
   };
 }
 
-/**
- * The HTTP server's limits. `private`: a cluster leader's socket, reached
- * only by its workers, which cap their clients' connections themselves.
- */
-export function serverLimits(config: Config, side: 'public' | 'private'): ServerLimits {
-  return {
-    headersTimeoutMs: config.headers_timeout,
-    bodyTimeoutMs: config.body_timeout,
-    maxConnectionsPerClient: side === 'private' ? 0 : config.max_connections_per_client,
-    // Behind an edge proxy every connection comes from it: it limits per client itself (nginx limit_conn).
-    uncappedPeer: createProxyTrust(config.trusted_proxies),
-  };
-}
-
-export function originPolicy(config: Config): OriginPolicy {
-  return { publicUrl: config.public_url, allowedOrigins: config.allowed_origins, trustsPeer: createProxyTrust(config.trusted_proxies) };
-}
-
-export function createAuthenticator(config: Config): Authenticator {
-  return new Authenticator(createTokenVerifier(verifierOptionsFromConfig(config)), config.cookie_name);
+/** A running gateway in whichever shape the configuration asks for. */
+export interface Serving {
+  /** The public port (the chosen one when configured as 0); undefined in a cluster worker. */
+  port?: number;
+  /** The gateway that talks to the engine; undefined in a cluster worker. */
+  app?: App;
+  close(): Promise<void>;
 }
 
 /**
- * The proxy to workspaces with what the gateway does around it: upstream
- * failures are logged, counted and make the directory doubt the endpoint;
- * a user's WebSockets are capped (GATEWAY_MAX_WEBSOCKETS_PER_USER, in this
- * process); each WebSocket is registered (so a stopping workspace's tabs
- * are closed) and its client frames are read for the idle rule.
+ * Runs the gateway: one process doing everything (`GATEWAY_WORKERS=1`), or
+ * a cluster's leader (which forks the workers) or one of its workers. What
+ * `main`, the demo and the bench call. The runtime is made only where it is
+ * used (a worker never talks to the engine, and dockerode alone costs 14 MiB).
  */
-export function createWorkspaceProxy({ config, logger, metrics, directory, sockets }: { config: Config; logger: Logger; metrics: Metrics; directory: WorkspaceDirectory; sockets: SocketRegistry }): WorkspaceProxy {
-  const perUser = new WebSocketLimit(config.max_websockets_per_user);
-  const refused = (user: string) => logger.info({ user, max: perUser.max, code: 'too_many_websockets' }, 'upgrade refused');
-  return new CappedWorkspaceProxy({
-    timeoutMs: config.proxy_timeout,
-    sendError,
-    rejectUpgrade,
-    onUpstreamFailure: (user, kind) => {
-      logger.warn({ user, upstream: kind }, 'workspace upstream failed');
-      metrics.upstreamErrors.inc({ kind });
-      if (kind === 'refused') directory.unreachable(user);
-    },
-    onWebSocket: (user, client) => {
-      sockets.add(user, client);
-      const scanner = new FrameScanner((opcode, length, firstByte) => {
-        if (isStudentFrame(opcode, length, firstByte)) directory.touch(user, 'websocket');
-      });
-      client.on('data', (chunk: Buffer) => scanner.push(chunk));
-    },
-  }, perUser, refused);
+export async function serve(config: Config, logger: Logger, makeRuntime: () => Promise<Runtime>): Promise<Serving> {
+  if (config.workers > 1 && cluster.isWorker) {
+    await runWorker(config, process.env[LEADER_SOCKET_ENV] ?? '', logger);
+    return { close: async () => {} };
+  }
+  const runtime = await makeRuntime();
+  if (config.workers > 1) return runLeader(config, logger, runtime);
+  const app = createApp({ config, logger, runtime });
+  const { port } = await app.listen();
+  return { port, app, close: () => app.close() };
 }

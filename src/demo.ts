@@ -12,23 +12,26 @@ import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { SignJWT } from 'jose';
-import { createApp } from './app.js';
+import { serve } from './app.js';
 import { authCookie } from './auth/credentials.js';
 import { isUserId } from './auth/user-id.js';
 import { configFromCommandLine } from './cli.js';
+import { beforeDeadline } from './deadline.js';
 import { createLogger } from './log.js';
 import { createRuntime } from './runtimes/create.js';
 
-async function engineAnswers(): Promise<boolean> {
-  try {
-    await Promise.race([new Docker().ping(), new Promise((_, fail) => setTimeout(() => fail(new Error('timeout')), 1500))]);
-    return true;
-  } catch {
-    return false;
-  }
+function engineAnswers(): Promise<boolean> {
+  return beforeDeadline(
+    new Docker().ping().then(
+      () => true,
+      () => false,
+    ),
+    1500,
+    () => false,
+  );
 }
 
-const useDocker = (process.env.GATEWAY_RUNTIME ?? (await engineAnswers()) ? 'docker' : 'process') === 'docker';
+const useDocker = ((process.env.GATEWAY_RUNTIME ?? (await engineAnswers())) ? 'docker' : 'process') === 'docker';
 const defaults: NodeJS.ProcessEnv = {
   GATEWAY_RUNTIME: useDocker ? 'docker' : 'process',
   GATEWAY_JWT_SECRET: randomBytes(24).toString('hex'),
@@ -45,8 +48,8 @@ if (useDocker && !process.env.GATEWAY_IMAGE) {
 
 const config = configFromCommandLine(process.argv.slice(2), process.env, defaults);
 const logger = createLogger(config.log_level);
-const app = createApp({ config, logger, runtime: await createRuntime(config, logger) });
-const { port } = await app.listen();
+const app = await serve(config, logger, () => createRuntime(config, logger));
+const port = app.port!;
 const secret = config.jwt_key.kind === 'secret' ? config.jwt_key.secret : undefined;
 if (!secret) throw new Error('the demo signs its own development tokens: use a shared secret');
 
@@ -56,7 +59,9 @@ const lms = createServer(async (req, res) => {
   const user = url.searchParams.get('user') ?? '';
   if (url.pathname !== '/login' || !isUserId(user) || user === 'me') {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(`<!doctype html><title>Demo login</title><form action="/login"><label>User id <input name="user" value="alice" pattern="[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"></label> <button>Open my workspace</button></form>`);
+    res.end(
+      `<!doctype html><title>Demo login</title><form action="/login"><label>User id <input name="user" value="alice" pattern="[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"></label> <button>Open my workspace</button></form>`,
+    );
     return;
   }
   const token = await new SignJWT({ user_id: user, is_staff: url.searchParams.has('staff') })

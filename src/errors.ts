@@ -5,9 +5,45 @@
  * `detail` is for the log only: an engine's or library's own words can name
  * host paths, container ids or other users, so they never reach a client.
  */
+/** Every code a client can see; callers branch on these, never on message text. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'bad_user'
+  | 'bad_path'
+  | 'bad_host'
+  | 'bad_archive'
+  | 'unauthorized'
+  | 'token_missing'
+  | 'token_invalid'
+  | 'token_expired'
+  | 'forbidden'
+  | 'admin_only'
+  | 'cross_site'
+  | 'bad_origin'
+  | 'not_found'
+  | 'no_workspace'
+  | 'method_not_allowed'
+  | 'body_timeout'
+  | 'restore_timeout'
+  | 'payload_too_large'
+  | 'uri_too_long'
+  | 'rate_limited'
+  | 'too_many_connections'
+  | 'too_many_websockets'
+  | 'internal_error'
+  | 'no_storage'
+  | 'engine_error'
+  | 'upstream_error'
+  | 'engine_unavailable'
+  | 'workspace_not_running'
+  | 'capacity_full'
+  | 'spawn_failed'
+  | 'spawn_timeout'
+  | 'upstream_timeout';
+
 export class GatewayError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     readonly status: number,
     message: string,
     readonly headers: Record<string, string> = {},
@@ -19,19 +55,19 @@ export class GatewayError extends Error {
 }
 
 export class BadRequestError extends GatewayError {
-  constructor(message: string, code = 'bad_request') {
+  constructor(message: string, code: ErrorCode = 'bad_request') {
     super(code, 400, message);
   }
 }
 
 export class UnauthorizedError extends GatewayError {
-  constructor(message = 'Sign in to open your workspace.', code = 'unauthorized') {
+  constructor(message = 'Sign in to open your workspace.', code: ErrorCode = 'unauthorized') {
     super(code, 401, message);
   }
 }
 
 export class ForbiddenError extends GatewayError {
-  constructor(message = 'This workspace belongs to another user.', code = 'forbidden') {
+  constructor(message = 'This workspace belongs to another user.', code: ErrorCode = 'forbidden') {
     super(code, 403, message);
   }
 }
@@ -43,7 +79,7 @@ export class UriTooLongError extends GatewayError {
 }
 
 export class NotFoundError extends GatewayError {
-  constructor(message = 'Nothing is served at this address.', code = 'not_found') {
+  constructor(message = 'Nothing is served at this address.', code: ErrorCode = 'not_found') {
     super(code, 404, message);
   }
 }
@@ -58,23 +94,15 @@ export class EngineUnavailableError extends GatewayError {
 /** The workspace is stopped and this request is not allowed to wake it (SPEC §3). */
 export class WorkspaceNotRunningError extends GatewayError {
   constructor(user: string) {
-    super(
-      'workspace_not_running',
-      503,
-      `The workspace of ${user} is not running; open it in the browser or start it through the API.`,
-      { 'Retry-After': '5' },
-    );
+    super('workspace_not_running', 503, `The workspace of ${user} is not running; open it in the browser or start it through the API.`, { 'Retry-After': '5' });
   }
 }
 
 export class SpawnTimeoutError extends GatewayError {
   constructor(seconds: number) {
-    super(
-      'spawn_timeout',
-      503,
-      `The workspace did not become ready within ${seconds} seconds; try again, and tell staff if it keeps happening.`,
-      { 'Retry-After': '5' },
-    );
+    super('spawn_timeout', 503, `The workspace did not become ready within ${seconds} seconds; try again, and tell staff if it keeps happening.`, {
+      'Retry-After': '5',
+    });
   }
 }
 
@@ -100,5 +128,75 @@ export class UpstreamError extends GatewayError {
 export class UpstreamTimeoutError extends GatewayError {
   constructor() {
     super('upstream_timeout', 504, 'The workspace took too long to answer; try again.');
+  }
+}
+
+/** Anything thrown that is not a GatewayError: its text never reaches a client. */
+export class InternalError extends GatewayError {
+  constructor() {
+    super('internal_error', 500, 'Something went wrong in the gateway; try again.');
+  }
+}
+
+export class MethodNotAllowedError extends GatewayError {
+  constructor(allow: string[]) {
+    super('method_not_allowed', 405, `Use ${allow.join(' or ')} here.`, { Allow: allow.join(', ') });
+  }
+}
+
+export class PayloadTooLargeError extends GatewayError {
+  constructor(limit: number) {
+    super('payload_too_large', 413, `This call takes a body of at most ${limit} bytes.`);
+  }
+}
+
+export class RequestBodyTimeoutError extends GatewayError {
+  constructor(timeoutMs: number) {
+    super(
+      'body_timeout',
+      408,
+      `The request body stopped arriving for ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} seconds` : `${timeoutMs} ms`}; the request was cut off. Try again.`,
+    );
+  }
+}
+
+export class RestoreTimeoutError extends GatewayError {
+  constructor(limitMs: number) {
+    super(
+      'restore_timeout',
+      408,
+      `The restore did not finish within ${Math.round(limitMs / 60_000) || 1} minutes (GATEWAY_RESTORE_TIMEOUT); nothing more was read. Try again, or raise the limit.`,
+    );
+  }
+}
+
+export class RateLimitedError extends GatewayError {
+  constructor(retryAfterSeconds: number) {
+    super('rate_limited', 429, `Too many start or stop calls; wait ${retryAfterSeconds} seconds before the next one.`, {
+      'Retry-After': String(retryAfterSeconds),
+    });
+  }
+}
+
+export class TooManyConnectionsError extends GatewayError {
+  constructor(max: number) {
+    super('too_many_connections', 429, `Your address already has ${max} connections open to the gateway; close some tabs or wait a moment, then try again.`, {
+      'Retry-After': '5',
+    });
+  }
+}
+
+export class TooManyWebSocketsError extends GatewayError {
+  constructor(max: number) {
+    super('too_many_websockets', 429, `You already have ${max} live connections to your workspace open; close some editor tabs, then reload this one.`, {
+      'Retry-After': '10',
+    });
+  }
+}
+
+/** The runtime keeps no files the gateway can read (it has no storage part). */
+export class NoStorageError extends GatewayError {
+  constructor() {
+    super('no_storage', 501, 'This runtime keeps no files the gateway can read, so there is nothing to back up or restore here.');
   }
 }

@@ -34,7 +34,11 @@ export async function engineVersion() {
 }
 
 async function buildImage() {
-  const r = await run('bash', [join(REPO, 'images/demo-workspace/build-image.sh')], { timeoutMs: 300_000, cwd: REPO, env: { ...process.env, DOCKER: DOCKER_CLI } });
+  const r = await run('bash', [join(REPO, 'images/demo-workspace/build-image.sh')], {
+    timeoutMs: 300_000,
+    cwd: REPO,
+    env: { ...process.env, DOCKER: DOCKER_CLI },
+  });
   const tag = r.stdout.trim().split('\n').pop();
   if (r.code !== 0 || !tag) throw new Error(`build-image.sh failed (code ${r.code}):\n${r.stderr.slice(-2000)}`);
   return tag;
@@ -62,7 +66,10 @@ async function cleanup(instance, { keepNetwork = false } = {}) {
 /** The same, synchronous, with the distribution's client: runs from the process 'exit' hook. */
 function cleanupSync(instance) {
   const filter = `label=${INSTANCE_LABEL}=${instance}`;
-  const cli = (args) => execFileSync(DOCKER_CLI, args, { encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter(Boolean);
+  const cli = (args) =>
+    execFileSync(DOCKER_CLI, args, { encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'ignore'] })
+      .split('\n')
+      .filter(Boolean);
   const ids = cli(['ps', '-aq', '--filter', filter]);
   if (ids.length) cli(['rm', '-f', '-v', ...ids]);
   const volumes = cli(['volume', 'ls', '-q', '--filter', filter]);
@@ -178,7 +185,7 @@ async function pageLoadUntilReady(port, user, jwt, deadline, counts, pollMs) {
     }
     if (res.status === 200 && res.body.includes(`Workspace of ${user}<`)) return { user, ms: nowMs() - t0, startingPages };
     if (res.status === 200 && res.body.includes('Workspace of ')) {
-      counts.errors.push({ user, status: res.status, error: 'another user\'s workspace answered' });
+      counts.errors.push({ user, status: res.status, error: "another user's workspace answered" });
       return { user, ms: NaN, wrongWorkspace: true };
     }
     const code = errorCode(res.body);
@@ -345,7 +352,11 @@ export async function engineBench({ users, sequentialBudgetS, coldReps, secret, 
       }
     }
     const summarize = (rows) =>
-      Object.fromEntries(['total_ms', 'engine_start_ms', 'engine_other_ms', 'overhead_ms', 'before_engine_ms', 'after_start_ms', 'editor_boot_ms', 'noticed_after_ms'].map((k) => [k, median(rows.map((r) => r[k]))]));
+      Object.fromEntries(
+        ['total_ms', 'engine_start_ms', 'engine_other_ms', 'overhead_ms', 'before_engine_ms', 'after_start_ms', 'editor_boot_ms', 'noticed_after_ms'].map(
+          (k) => [k, median(rows.map((r) => r[k]))],
+        ),
+      );
     result.cold_median = summarize(result.cold);
     result.wake_median = summarize(result.wake);
   } finally {

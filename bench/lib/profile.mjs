@@ -73,5 +73,14 @@ export function summarizeProfile(file, top = 20, window) {
       .filter(([key]) => !key.startsWith('(idle)') && key !== 'idle')
       .sort((a, b) => b[1] - a[1])
       .map(([key, us]) => ({ key, ms: us / 1000, share_of_busy: busy > 0 ? us / busy : 0 }));
-  return { file, samples: kept, windowed: Boolean(window), total_ms: total / 1000, busy_ms: busy / 1000, idle_ms: idle / 1000, functions: rank(functions).slice(0, top), areas: rank(areas) };
+  return {
+    file,
+    samples: kept,
+    windowed: Boolean(window),
+    total_ms: total / 1000,
+    busy_ms: busy / 1000,
+    idle_ms: idle / 1000,
+    functions: rank(functions).slice(0, top),
+    areas: rank(areas),
+  };
 }

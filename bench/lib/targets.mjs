@@ -166,9 +166,13 @@ export async function installChp(version) {
   if (!existsSync(bin)) {
     mkdirSync(prefix, { recursive: true });
     process.stderr.write(`installing configurable-http-proxy@${version} into ${prefix} …\n`);
-    const result = await run('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--no-save', '--loglevel=error', `configurable-http-proxy@${version}`], {
-      timeoutMs: 180_000,
-    });
+    const result = await run(
+      'npm',
+      ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--no-save', '--loglevel=error', `configurable-http-proxy@${version}`],
+      {
+        timeoutMs: 180_000,
+      },
+    );
     if (result.code !== 0 || !existsSync(bin)) throw new Error(`npm install configurable-http-proxy@${version} failed:\n${result.stderr.slice(-2000)}`);
   }
   const v = await run(bin, ['--version'], { timeoutMs: 20_000 });
@@ -180,7 +184,20 @@ export async function startChp({ work, backendPort, bin }) {
   const apiPort = await freePort();
   const child = spawnChild(
     bin,
-    ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--default-target', `http://127.0.0.1:${backendPort}`, '--log-level', 'error'],
+    [
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--api-ip',
+      '127.0.0.1',
+      '--api-port',
+      String(apiPort),
+      '--default-target',
+      `http://127.0.0.1:${backendPort}`,
+      '--log-level',
+      'error',
+    ],
     { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: randomBytes(16).toString('hex') } },
   );
   logTo(child, join(work, 'chp.log'));

@@ -2,23 +2,13 @@
 // that are always cleaned up, percentiles and plain-text tables.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+
+// The gateway's own (the bench runs after `npm run build`).
+export { freePort } from '../../dist/runtimes/process/free-port.js';
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
-
-/** A free TCP port on 127.0.0.1 (bound then released; good enough on a quiet loopback). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------
 // Children: every process the bench starts is registered here and killed on
@@ -237,6 +227,13 @@ export function table(header, rows, { leftColumns = 1 } = {}) {
     return i < leftColumns ? cell + gap : gap + cell;
   };
   const lines = all.map((row) => row.map(pad).join('  ').trimEnd());
-  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  ').trimEnd());
+  lines.splice(
+    1,
+    0,
+    widths
+      .map((w) => '-'.repeat(w))
+      .join('  ')
+      .trimEnd(),
+  );
   return lines.join('\n');
 }

@@ -75,7 +75,7 @@ export async function wrkRound(target, backend, { path, seconds, threads, connec
     cpu_us_per_req: w.requests > 0 ? (cpuTicksOfTarget * ticksToUs) / w.requests : NaN,
     // Share of that CPU spent in the kernel (socket syscalls, and on loopback the receiving side's network stack).
     cpu_sys_share: cpuTicksOfTarget > 0 ? (after.proxySys - before.proxySys) / cpuTicksOfTarget : NaN,
-    cpu_cores: wallS > 0 ? (cpuTicksOfTarget / CLK_TCK) / wallS : NaN,
+    cpu_cores: wallS > 0 ? cpuTicksOfTarget / CLK_TCK / wallS : NaN,
     backend_cpu_us_per_req: w.requests > 0 ? (backendTicks * ticksToUs) / w.requests : NaN,
     wrk_cpu_us_per_req: w.requests > 0 ? (wrkTicks * ticksToUs) / w.requests : NaN,
     rss_kib: treeRssKiB(target.pids()),

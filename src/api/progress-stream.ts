@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { SpawnProgress } from '../runtimes/runtime.js';
+import type { SpawnProgress } from '../workspaces/spawn-progress.js';
 import type { WorkspaceManager } from '../workspaces/manager.js';
 
 const HEARTBEAT_MS = 15_000;
@@ -13,7 +13,7 @@ export function streamProgress(res: ServerResponse, manager: WorkspaceManager, u
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
   const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   const finish = () => {
-    manager.off('progress', onProgress);
+    unsubscribe();
     clearInterval(heartbeat);
     clearTimeout(limit);
     res.end();
@@ -42,8 +42,8 @@ export function streamProgress(res: ServerResponse, manager: WorkspaceManager, u
   };
   const heartbeat = setInterval(() => res.write(': still here\n\n'), HEARTBEAT_MS);
   const limit = setTimeout(finish, limitMs);
+  const unsubscribe = manager.onProgress(onProgress);
   res.once('close', finish);
-  manager.on('progress', onProgress);
   const current = manager.get(user)?.progress;
   if (settle(manager.get(user)?.pending ? undefined : current)) return finish();
   if (current) send('progress', current);

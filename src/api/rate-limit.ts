@@ -1,13 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { GatewayError } from '../errors.js';
-
-export class RateLimitedError extends GatewayError {
-  constructor(retryAfterSeconds: number) {
-    super('rate_limited', 429, `Too many start or stop calls; wait ${retryAfterSeconds} seconds before the next one.`, {
-      'Retry-After': String(retryAfterSeconds),
-    });
-  }
-}
+import { RateLimitedError } from '../errors.js';
 
 interface Bucket {
   tokens: number;

@@ -3,25 +3,26 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { Logger } from 'pino';
-import { mayManage, type Authenticator } from '../auth/authenticator.js';
+import { mayManage, requireAdmin } from '../auth/access.js';
+import type { Authenticated, Authenticator } from '../auth/authenticator.js';
 import { authCookie } from '../auth/credentials.js';
 import type { Identity } from '../auth/identity.js';
-import { isUserId } from '../auth/user-id.js';
-import { BadRequestError, ForbiddenError, GatewayError, NotFoundError } from '../errors.js';
-import type { ApiHandler, RequestContext } from '../http/gateway.js';
+import { isUserId, SELF_SEGMENT } from '../auth/user-id.js';
+import { beforeDeadline } from '../deadline.js';
+import { BadRequestError, ForbiddenError, GatewayError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, RestoreTimeoutError } from '../errors.js';
 import { publicOrigin, requestProto, type OriginPolicy } from '../http/origin.js';
+import type { RequestContext } from '../http/request-context.js';
 import { sendJson } from '../http/respond.js';
-import { SELF_SEGMENT, WORKSPACE_PREFIX } from '../http/route.js';
-import type { Runtime } from '../runtimes/runtime.js';
-import type { Workspace, WorkspaceManager } from '../workspaces/manager.js';
-import { archiveWorkspace } from './archive.js';
+import { WORKSPACE_PREFIX } from '../http/route.js';
+import type { WorkspaceManager } from '../workspaces/manager.js';
+import type { Workspace } from '../workspaces/workspace.js';
 import { refuseCrossSite } from './cross-site.js';
-import type { RateLimiter } from './rate-limit.js';
 import { streamProgress } from './progress-stream.js';
+import type { RateLimiter } from './rate-limit.js';
+import { archiveBeforeDeletion } from './volume-archive.js';
 
 export interface WorkspaceApiOptions {
   manager: WorkspaceManager;
-  runtime: Runtime;
   authenticate: Authenticator;
   policy: OriginPolicy;
   cookieName: string;
@@ -37,21 +38,40 @@ export interface WorkspaceApiOptions {
   logger: Logger;
 }
 
-class MethodNotAllowedError extends GatewayError {
-  constructor(allow: string[]) {
-    super('method_not_allowed', 405, `Use ${allow.join(' or ')} here.`, { Allow: allow.join(', ') });
-  }
+/** Answers an `/api/…` request; the gateway turns what it throws into the JSON error. */
+export type ApiHandler = (req: IncomingMessage, res: ServerResponse, path: string, ctx: RequestContext) => Promise<void>;
+
+/** Who may make a call: any signed-in user (about themself), the workspace's owner or an admin, or admins only. */
+type Caller = 'user' | 'owner' | 'admin';
+
+interface Call {
+  /** The caller, and `user`: the workspace the call is about (the caller's own for `/me` and the create call). */
+  req: IncomingMessage;
+  res: ServerResponse;
+  auth: Authenticated;
+  user: string;
+  ctx: RequestContext;
+}
+
+interface Endpoint {
+  method: string;
+  /** Path segments after `/api`; `:user` is a user id or `me`. */
+  pattern: string[];
+  who: Caller;
+  handle: (call: Call) => Promise<void> | void;
 }
 
 /** How long a create call waits before answering `starting` (it catches quick failures). */
 const CREATE_GRACE_MS = 300;
 
 /**
- * The management API of SPEC §5. Every call authenticates; state-changing
- * ones also refuse cross-site requests; `<user>` may be `me`.
+ * The management API of SPEC §5, as one table: method, path, who may call,
+ * handler. Every call authenticates; state-changing ones also refuse
+ * cross-site requests; `<user>` may be `me`. What changes workspaces goes
+ * through the manager.
  */
 export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
-  const { manager, runtime, policy } = options;
+  const { manager, policy } = options;
 
   const describe = (req: IncomingMessage, user: string, ws: Workspace | undefined) => ({
     user,
@@ -69,103 +89,122 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
     return ws?.confirmed || ws?.pending ? ws : manager.refresh(user);
   };
 
-  return async (req, res, route, ctx) => {
-    const segments = route.path.split('/').filter(Boolean).slice(1);
+  const restoreCall = ({ req, res, user }: Call) => restore(req, res, user);
+
+  const endpoints: Endpoint[] = [
+    {
+      // The LMS's existing call: starts the caller's workspace and hands the token over as the cookie.
+      method: 'POST',
+      pattern: ['users', 'workspace', 'create'],
+      who: 'user',
+      async handle({ req, res, auth, user }) {
+        options.rateLimiter.take(user);
+        const status = await startWithGrace(manager, user);
+        const maxAgeSeconds = Math.max(0, Math.floor((auth.identity.expiresAt - Date.now()) / 1000));
+        res.setHeader('set-cookie', authCookie(options.cookieName, auth.token, { secure: requestProto(req, policy) === 'https', maxAgeSeconds }));
+        sendJson(res, 200, { url: `${publicOrigin(req, policy)}${WORKSPACE_PREFIX}${user}/`, status });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: ['workspaces'],
+      who: 'admin',
+      async handle({ req, res }) {
+        await manager.reconcile();
+        const list = [...manager.all()].filter((ws) => ws.state !== 'absent' || ws.pending).map((ws) => describe(req, ws.user, ws));
+        sendJson(res, 200, { workspaces: list });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: ['workspaces', SELF_SEGMENT],
+      who: 'user',
+      async handle({ req, res, user }) {
+        sendJson(res, 200, describe(req, user, await current(user)));
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: ['workspaces', ':user'],
+      who: 'admin',
+      async handle({ req, res, user, ctx }) {
+        const volume = new URL(req.url ?? '/', 'http://gateway').searchParams.get('volume') === 'true';
+        const archive = volume && options.archiveDir ? await archiveBeforeDeletion(manager, user, options.archiveDir) : undefined;
+        await manager.remove(user, { volume });
+        options.logger.info({ reqId: ctx.id, user, by: ctx.identity?.user, volume, archive }, 'workspace removed');
+        sendJson(res, 200, { user, state: 'absent', volumeDeleted: volume, archive: archive ?? null });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: ['workspaces', ':user', 'start'],
+      who: 'owner',
+      async handle({ req, res, auth, user }) {
+        options.rateLimiter.take(auth.identity.user);
+        await manager.wake(user);
+        sendJson(res, 200, describe(req, user, manager.get(user)));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: ['workspaces', ':user', 'stop'],
+      who: 'owner',
+      async handle({ req, res, auth, user }) {
+        const by = auth.identity.user;
+        options.rateLimiter.take(by);
+        await manager.stop(user, by === user ? 'stopped by the user' : `stopped by admin ${by}`);
+        sendJson(res, 200, describe(req, user, manager.get(user)));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: ['workspaces', ':user', 'progress'],
+      who: 'owner',
+      handle: ({ res, user }) => streamProgress(res, manager, user, options.progressLimitMs),
+    },
+    {
+      method: 'GET',
+      pattern: ['workspaces', ':user', 'backup'],
+      who: 'owner',
+      async handle({ res, user }) {
+        const tar = await manager.backup(user);
+        res.writeHead(200, {
+          'content-type': 'application/gzip',
+          'content-disposition': `attachment; filename="${user}-workspace.tar.gz"`,
+          'cache-control': 'no-store',
+        });
+        // Streamed end to end: a large workspace never sits in the gateway's memory.
+        await pipeline(tar, createGzip(), res).catch(() => res.destroy());
+      },
+    },
+    {
+      method: 'PUT',
+      pattern: ['workspaces', ':user', 'backup'],
+      who: 'admin',
+      handle: restoreCall,
+    },
+  ];
+
+  return async (req, res, path, ctx) => {
+    const segments = path.split('/').filter(Boolean).slice(1);
     const method = req.method ?? 'GET';
-    const only = (...allowed: string[]) => {
-      if (!allowed.includes(method)) throw new MethodNotAllowedError(allowed);
-    };
     const auth = await options.authenticate.authenticate(req);
     const identity = (ctx.identity = auth.identity);
     if (method !== 'GET' && method !== 'HEAD') refuseCrossSite(req, policy);
-    const restoring = method === 'PUT' && segments[2] === 'backup';
-    if (!restoring) refuseLargeBody(req, options.maxBodyBytes);
-
-    // POST /api/users/workspace/create/ — the LMS's existing call.
-    if (segments.join('/') === 'users/workspace/create') {
-      only('POST');
-      const user = identity.user;
-      options.rateLimiter.take(user);
-      const status = await startWithGrace(manager, user);
-      const maxAgeSeconds = Math.max(0, Math.floor((identity.expiresAt - Date.now()) / 1000));
-      res.setHeader('set-cookie', authCookie(options.cookieName, auth.token, { secure: requestProto(req, policy) === 'https', maxAgeSeconds }));
-      return sendJson(res, 200, { url: `${publicOrigin(req, policy)}${WORKSPACE_PREFIX}${user}/`, status });
-    }
-    if (segments[0] !== 'workspaces') throw new NotFoundError('No such API call.');
-
-    if (segments.length === 1) {
-      only('GET');
-      requireAdmin(identity);
-      await manager.reconcile();
-      const list = [...manager.all()].filter((ws) => ws.state !== 'absent' || ws.pending).map((ws) => describe(req, ws.user, ws));
-      return sendJson(res, 200, { workspaces: list });
-    }
-
-    const user = targetUser(segments[1]!, identity);
-    const action = segments[2];
-    if (segments.length > 3) throw new NotFoundError('No such API call.');
-
-    if (action === undefined) {
-      if (segments[1] === SELF_SEGMENT && method === 'GET') return sendJson(res, 200, describe(req, user, await current(user)));
-      only('DELETE');
-      requireAdmin(identity);
-      return remove(req, res, user, ctx);
-    }
-    if (!mayManage(identity, user)) throw new ForbiddenError('Only the workspace\'s owner or an admin may do this.');
-    switch (action) {
-      case 'start':
-        only('POST');
-        options.rateLimiter.take(identity.user);
-        await manager.ensure(user, { wake: true });
-        return sendJson(res, 200, describe(req, user, manager.get(user)));
-      case 'stop':
-        only('POST');
-        options.rateLimiter.take(identity.user);
-        await manager.stop(user, identity.user === user ? 'stopped by the user' : `stopped by admin ${identity.user}`);
-        return sendJson(res, 200, describe(req, user, manager.get(user)));
-      case 'progress':
-        only('GET');
-        return streamProgress(res, manager, user, options.progressLimitMs);
-      case 'backup':
-        only('GET', 'PUT');
-        return method === 'GET' ? backup(res, user) : restore(req, res, user, identity);
-      default:
-        throw new NotFoundError('No such API call.');
-    }
+    const matches = endpoints.filter((e) => matchesPattern(e.pattern, segments));
+    if (matches.length === 0) throw new NotFoundError('No such API call.');
+    const endpoint = matches.find((e) => e.method === method);
+    if (!endpoint) throw new MethodNotAllowedError(matches.map((e) => e.method));
+    // Only a restore carries a real body.
+    if (endpoint.handle !== restoreCall) refuseLargeBody(req, options.maxBodyBytes);
+    const user = endpoint.pattern.includes(':user') ? targetUser(segments[1]!, identity) : identity.user;
+    authorize(endpoint.who, identity, user);
+    await endpoint.handle({ req, res, auth, user, ctx });
   };
 
-  async function remove(req: IncomingMessage, res: ServerResponse, user: string, ctx: RequestContext) {
-    const url = new URL(req.url ?? '/', 'http://gateway');
-    const volume = url.searchParams.get('volume') === 'true';
-    let archive: string | undefined;
-    if (volume && options.archiveDir) {
-      try {
-        archive = await archiveWorkspace(runtime, user, options.archiveDir);
-      } catch (err) {
-        // Nothing to archive is fine; a failed archive stops the deletion.
-        if (!(err instanceof NotFoundError)) throw err;
-      }
-    }
-    await manager.remove(user, { volume });
-    options.logger.info({ reqId: ctx.id, user, by: ctx.identity?.user, volume, archive }, 'workspace removed');
-    return sendJson(res, 200, { user, state: 'absent', volumeDeleted: volume, archive: archive ?? null });
-  }
-
-  async function backup(res: ServerResponse, user: string) {
-    const tar = await runtime.backup(user);
-    res.writeHead(200, {
-      'content-type': 'application/gzip',
-      'content-disposition': `attachment; filename="${user}-workspace.tar.gz"`,
-      'cache-control': 'no-store',
-    });
-    // Streamed end to end: a large workspace never sits in the gateway's memory.
-    await pipeline(tar, createGzip(), res).catch(() => res.destroy());
-  }
-
-  async function restore(req: IncomingMessage, res: ServerResponse, user: string, identity: Identity) {
-    requireAdmin(identity);
+  async function restore(req: IncomingMessage, res: ServerResponse, user: string) {
     const gunzip = createGunzip();
-    const unpacked = runtime.restore(user, gunzip);
+    const unpacked = manager.restore(user, gunzip);
     const received = bodyInto(req, gunzip);
     let late = false;
     const deadline = setTimeout(() => {
@@ -184,14 +223,17 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
     } finally {
       clearTimeout(deadline);
     }
-    return sendJson(res, 200, { user, restored: true });
+    sendJson(res, 200, { user, restored: true });
   }
 }
 
-class RestoreTimeoutError extends GatewayError {
-  constructor(limitMs: number) {
-    super('restore_timeout', 408, `The restore did not finish within ${Math.round(limitMs / 60_000) || 1} minutes (GATEWAY_RESTORE_TIMEOUT); nothing more was read. Try again, or raise the limit.`);
-  }
+function matchesPattern(pattern: string[], segments: string[]): boolean {
+  return pattern.length === segments.length && pattern.every((p, i) => p === ':user' || p === segments[i]);
+}
+
+function authorize(who: Caller, identity: Identity, user: string): void {
+  if (who === 'admin') requireAdmin(identity);
+  else if (who === 'owner' && !mayManage(identity, user)) throw new ForbiddenError("Only the workspace's owner or an admin may do this.");
 }
 
 /** Resolves once `sink` took the whole request body; rejects when either breaks. */
@@ -204,12 +246,6 @@ function bodyInto(req: IncomingMessage, sink: Writable): Promise<void> {
     sink.on('error', fail).once('finish', () => ok());
     req.pipe(sink);
   });
-}
-
-class PayloadTooLargeError extends GatewayError {
-  constructor(limit: number) {
-    super('payload_too_large', 413, `This call takes a body of at most ${limit} bytes.`);
-  }
 }
 
 /** API calls other than a restore carry no real body: a big one is refused before it is read. */
@@ -231,15 +267,12 @@ function targetUser(segment: string, identity: Identity): string {
   return segment;
 }
 
-function requireAdmin(identity: Identity): void {
-  if (!identity.admin) throw new ForbiddenError('Only admins may do this.', 'admin_only');
-}
-
 /** Starts (or wakes) the workspace; answers `running` if it is ready within a moment, else `starting`. */
 async function startWithGrace(manager: WorkspaceManager, user: string): Promise<'running' | 'starting'> {
   if (manager.endpointOf(user)) return 'running';
-  const ready = manager.ensure(user, { wake: true });
-  ready.catch(() => {});
-  const grace = new Promise<'starting'>((ok) => setTimeout(() => ok('starting'), CREATE_GRACE_MS).unref());
-  return Promise.race([ready.then(() => 'running' as const), grace]);
+  return beforeDeadline(
+    manager.wake(user).then(() => 'running' as const),
+    CREATE_GRACE_MS,
+    () => 'starting' as const,
+  );
 }

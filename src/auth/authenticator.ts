@@ -2,7 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import { UnauthorizedError } from '../errors.js';
 import { tokenFromHeaders } from './credentials.js';
 import type { Identity } from './identity.js';
-import type { TokenVerifier } from './token-verifier.js';
+import type { Config } from '../config/load.js';
+import { createTokenVerifier, verifierOptionsFromConfig, type TokenVerifier } from './token-verifier.js';
 
 export interface Authenticated {
   identity: Identity;
@@ -30,7 +31,7 @@ export class Authenticator {
   }
 }
 
-/** The user themself, or an admin. */
-export function mayManage(identity: Identity, user: string): boolean {
-  return identity.user === user || identity.admin;
+/** The configured verifier (keys, algorithms, claims) behind the configured cookie. */
+export function authenticatorOf(config: Config): Authenticator {
+  return new Authenticator(createTokenVerifier(verifierOptionsFromConfig(config)), config.cookie_name);
 }

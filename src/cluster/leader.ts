@@ -9,9 +9,8 @@ import type { MetricsJson } from '../metrics/metrics.js';
 import { endpointKey } from '../proxy/upstream.js';
 import type { Endpoint, Runtime } from '../runtimes/runtime.js';
 import type { ToLeader, ToWorker } from './messages.js';
+import { LEADER_SOCKET_ENV } from './worker.js';
 
-/** Environment variable by which a worker learns where its leader listens. */
-export const LEADER_SOCKET_ENV = 'WORKSPACE_GATEWAY_LEADER_SOCKET';
 /** How often the leader compares its endpoints with what the workers were told (ups; downs are sent at once). */
 const SYNC_EVERY_MS = 100;
 /** A worker that died is replaced after this long (not in a tight loop if it dies at start). */
@@ -101,11 +100,11 @@ export async function runLeader(config: Config, logger: Logger, runtime: Runtime
   };
   const timer = setInterval(sync, SYNC_EVERY_MS);
   // A stopping or failed workspace takes no request from any worker from now on, and their tabs are told.
-  manager.on('stopping', (user: string, reason: string) => {
+  manager.onStopping((user, reason) => {
     withdraw(user);
     broadcast({ type: 'close-sockets', user, code: 1001, reason: `workspace stopped (${reason})` });
   });
-  manager.on('down', (user: string, reason: string) => {
+  manager.onDown((user, reason) => {
     withdraw(user);
     broadcast({ type: 'close-sockets', user, code: 1011, reason: `workspace ${reason}` });
   });

@@ -2,45 +2,36 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { Identity } from '../auth/identity.js';
 import { hostRefusal } from '../http/host.js';
+import type { HotPath } from '../http/hot-path.js';
 import { isCrossSiteWrite, originAllowed, type OriginPolicy } from '../http/origin.js';
-import { asGatewayError, rejectUpgrade, sendError } from '../http/respond.js';
 import { requestId } from '../http/request-id.js';
 import { logWhenDone } from '../http/request-log.js';
+import { asGatewayError, rejectUpgrade, sendError } from '../http/respond.js';
 import { route } from '../http/route.js';
 import type { WorkspaceForwarding, WorkspaceRoute } from '../http/workspace-forwarding.js';
-import { toLeader } from '../proxy/forward-headers.js';
-import { HttpForwarder } from '../proxy/http-forwarder.js';
 import { destroySelf } from '../proxy/socket-registry.js';
-import type { UpstreamFailure } from '../proxy/upstream.js';
-import { WebSocketForwarder } from '../proxy/websocket-forwarder.js';
-import type { Endpoint } from '../runtimes/runtime.js';
-import type { WorkspaceDirectory } from '../workspaces/directory.js';
+import type { LeaderLink } from './leader-link.js';
 
 export interface WorkerGatewayDeps {
   maxUrlLength: number;
   authenticate: Authenticator;
+  hotPath: HotPath;
   forwarding: WorkspaceForwarding;
-  directory: WorkspaceDirectory;
   policy: OriginPolicy;
   leader: LeaderLink;
   logger: Logger;
 }
 
 /**
- * A cluster worker's request path. A request of an authenticated owner to a
- * workspace the leader says is running goes straight to it, exactly as a
- * single gateway would send it; everything else (spawns, starting pages,
- * errors, the API, /metrics) is passed to the leader unchanged, and the
- * leader answers as if the client had asked it.
+ * A cluster worker's request path. The hot path (the same piece a single
+ * gateway runs) serves an authenticated owner's request to a workspace the
+ * leader says is running; everything else (spawns, starting pages, errors,
+ * the API, /metrics) is passed to the leader unchanged, and the leader
+ * answers as if the client had asked it.
  */
 export class WorkerGateway {
-  private readonly debug: boolean;
-
-  constructor(private readonly deps: WorkerGatewayDeps) {
-    this.debug = deps.logger.isLevelEnabled('debug');
-  }
+  constructor(private readonly deps: WorkerGatewayDeps) {}
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     // Answered here: the leader would not see a second Host header (only the first is passed on).
@@ -51,13 +42,18 @@ export class WorkerGateway {
     }
     const r = this.workspaceRoute(req);
     if (!r) return this.deps.leader.web(req, res);
-    const identity = this.deps.authenticate.known(req);
-    if (identity) return this.web(req, res, identity, r);
+    const id = requestId(req);
+    if (this.deps.hotPath.serve(req, res, r, id)) return;
     // Not in this worker's token cache yet: verify here (the leader would decide the same).
-    this.deps.authenticate.authenticate(req).then(
-      ({ identity }) => this.web(req, res, identity, r),
-      () => this.deps.leader.web(req, res),
-    ).catch((err: unknown) => this.failed(err, req, () => sendError(req, res, asGatewayError(err))));
+    this.deps.authenticate
+      .authenticate(req)
+      .then(
+        ({ identity }) => {
+          if (!this.deps.hotPath.serve(req, res, r, id, identity)) this.deps.leader.web(req, res);
+        },
+        () => this.deps.leader.web(req, res),
+      )
+      .catch((err: unknown) => this.failed(err, req, () => sendError(req, res, asGatewayError(err))));
   };
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -66,15 +62,18 @@ export class WorkerGateway {
     if (badHost) return rejectUpgrade(socket, badHost);
     const r = this.workspaceRoute(req);
     if (!r || !originAllowed(req, this.deps.policy)) return this.deps.leader.upgrade(req, socket, head);
-    this.deps.authenticate.authenticate(req).then(
-      ({ identity }) => {
-        const endpoint = this.endpointFor(identity, r);
-        if (socket.destroyed) return;
-        if (endpoint) this.deps.forwarding.upgrade(req, socket, head, requestId(req), identity, r, endpoint);
-        else this.deps.leader.upgrade(req, socket, head);
-      },
-      () => this.deps.leader.upgrade(req, socket, head),
-    ).catch((err: unknown) => this.failed(err, req, () => rejectUpgrade(socket, asGatewayError(err))));
+    this.deps.authenticate
+      .authenticate(req)
+      .then(
+        ({ identity }) => {
+          const endpoint = this.deps.hotPath.endpointFor(identity, r.user);
+          if (socket.destroyed) return;
+          if (endpoint) this.deps.forwarding.upgrade(req, socket, head, requestId(req), identity, r, endpoint);
+          else this.deps.leader.upgrade(req, socket, head);
+        },
+        () => this.deps.leader.upgrade(req, socket, head),
+      )
+      .catch((err: unknown) => this.failed(err, req, () => rejectUpgrade(socket, asGatewayError(err))));
   };
 
   /** A throw in a promise's handler would end the worker and every WebSocket on it: it ends only this request. */
@@ -85,19 +84,6 @@ export class WorkerGateway {
     } catch {
       req.socket.destroy();
     }
-  }
-
-  private web(req: IncomingMessage, res: ServerResponse, identity: Identity, r: WorkspaceRoute): void {
-    const endpoint = this.endpointFor(identity, r);
-    if (!endpoint) return this.deps.leader.web(req, res);
-    const id = requestId(req);
-    // As in a single gateway: requests forwarded as they are are logged at debug level only.
-    if (this.debug) logWhenDone(this.deps.logger, req, res, () => ({ reqId: id, user: identity.user }), true);
-    this.deps.forwarding.web(req, res, id, r, endpoint);
-  }
-
-  private endpointFor(identity: Identity, r: WorkspaceRoute): Endpoint | undefined {
-    return this.deps.forwarding.allowed(identity, r.user) ? this.deps.directory.endpointOf(r.user) : undefined;
   }
 
   /**
@@ -113,35 +99,5 @@ export class WorkerGateway {
       return undefined;
     }
     return r.kind === 'workspace' && !isCrossSiteWrite(req, this.deps.policy) ? r : undefined;
-  }
-}
-
-/**
- * The worker's way to the leader's private socket: requests and upgrades go
- * as they came, with the client's address added (any such header the client
- * sent is overwritten).
- */
-export class LeaderLink {
-  private readonly endpoint: Endpoint;
-  private readonly http: HttpForwarder;
-  private readonly ws: WebSocketForwarder;
-
-  /** `timeoutMs` covers a spawn: the leader may hold a request until the workspace is up. */
-  constructor(socketPath: string, timeoutMs: number, onFailure: (kind: UpstreamFailure) => void) {
-    this.endpoint = { socketPath };
-    this.http = new HttpForwarder({ timeoutMs, onFailure: (_, kind) => onFailure(kind), sendError });
-    this.ws = new WebSocketForwarder({ timeoutMs, onFailure: (_, kind) => onFailure(kind), onOpen: () => {}, reject: rejectUpgrade });
-  }
-
-  web(req: IncomingMessage, res: ServerResponse): void {
-    this.http.forward(req, res, '', this.endpoint, toLeader(req, false));
-  }
-
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.ws.forward(req, socket, head, '', this.endpoint, toLeader(req, true));
-  }
-
-  close(): Promise<void> {
-    return this.http.close();
   }
 }

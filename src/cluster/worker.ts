@@ -1,14 +1,20 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import { createAuthenticator, createWorkspaceProxy, originPolicy, serverLimits } from '../app.js';
+import { authenticatorOf } from '../auth/authenticator.js';
 import type { Config } from '../config/load.js';
-import { createGatewayServer } from '../http/server.js';
+import { HotPath } from '../http/hot-path.js';
+import { originPolicyOf } from '../http/origin.js';
+import { createGatewayServer, serverLimitsOf } from '../http/server.js';
 import { WorkspaceForwarding } from '../http/workspace-forwarding.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { SocketRegistry } from '../proxy/socket-registry.js';
+import { LeaderLink } from './leader-link.js';
 import type { ToLeader, ToWorker } from './messages.js';
 import { WorkspaceReplica } from './replica.js';
-import { LeaderLink, WorkerGateway } from './worker-gateway.js';
+import { WorkerGateway } from './worker-gateway.js';
+
+/** Environment variable by which a worker learns where its leader listens. */
+export const LEADER_SOCKET_ENV = 'WORKSPACE_GATEWAY_LEADER_SOCKET';
 
 /**
  * One worker of a cluster: listens on the public port (the cluster module
@@ -23,21 +29,17 @@ export async function runWorker(config: Config, leaderSocket: string, baseLogger
   const directory = new WorkspaceReplica(send);
   const sockets = new SocketRegistry();
   const metrics = createMetrics({ workspaceStates: () => ({}), openWebSockets: () => sockets.size });
-  const proxy = createWorkspaceProxy({ config, logger, metrics, directory, sockets });
-  const policy = originPolicy(config);
-  const leader = new LeaderLink(leaderSocket, config.spawn_timeout + config.proxy_timeout, (kind) => logger.error({ upstream: kind }, 'the leader process did not answer'));
-  const gateway = new WorkerGateway({
-    maxUrlLength: config.max_url_length,
-    authenticate: createAuthenticator(config),
-    forwarding: new WorkspaceForwarding({ config, policy, proxy, metrics, directory }),
-    directory,
-    policy,
-    leader,
-    logger,
-  });
+  const policy = originPolicyOf(config);
+  const authenticate = authenticatorOf(config);
+  const forwarding = new WorkspaceForwarding({ config, policy, metrics, directory, sockets, logger });
+  const hotPath = new HotPath({ authenticate, directory, forwarding, adminWorkspaceAccess: config.admin_workspace_access, logger });
+  const leader = new LeaderLink(leaderSocket, config.spawn_timeout + config.proxy_timeout, (kind) =>
+    logger.error({ upstream: kind }, 'the leader process did not answer'),
+  );
+  const gateway = new WorkerGateway({ maxUrlLength: config.max_url_length, authenticate, hotPath, forwarding, policy, leader, logger });
   // Each worker caps its own clients' connections and its own users' WebSockets: the cluster module spreads
   // a client's connections over the workers, so a client may hold up to that many times the cap in all.
-  const server = createGatewayServer({ limits: serverLimits(config, 'public'), onRequest: gateway.handleRequest, onUpgrade: gateway.handleUpgrade, logger });
+  const server = createGatewayServer({ limits: serverLimitsOf(config, 'public'), onRequest: gateway.handleRequest, onUpgrade: gateway.handleUpgrade, logger });
 
   process.on('message', (message: ToWorker) => {
     switch (message.type) {
@@ -63,7 +65,7 @@ export async function runWorker(config: Config, leaderSocket: string, baseLogger
     sockets.destroyAll();
     server.closeAllConnections();
     await new Promise<void>((ok) => server.close(() => ok()));
-    await Promise.all([proxy.close(), leader.close()]);
+    await Promise.all([forwarding.close(), leader.close()]);
     process.exit(0);
   };
   process.once('disconnect', () => void close());

@@ -1,23 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
-import { envName, settings, type Setting, type SettingKey } from './settings.js';
-
-type Settings = typeof settings;
-type Value<K extends SettingKey> = z.output<Settings[K]['schema']>;
+import type { Setting, SettingValues } from './setting.js';
+import { envName, settings, type SettingKey } from './settings.js';
 
 /** Validated settings, keyed like the YAML file. Settings without a default may be undefined. */
-export type Config = {
-  [K in SettingKey]: Settings[K] extends { default: string } ? Value<K> : Value<K> | undefined;
-} & {
+export type Config = SettingValues<typeof settings> & {
   /** The resolved verification key material (secret read from its file, PEM read from its path). */
   jwt_key: JwtKey;
 };
 
-export type JwtKey =
-  | { kind: 'secret'; secret: Uint8Array }
-  | { kind: 'public_key'; pem: string }
-  | { kind: 'jwks'; url: string };
+export type JwtKey = { kind: 'secret'; secret: Uint8Array } | { kind: 'public_key'; pem: string } | { kind: 'jwks'; url: string };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -1,13 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GatewayError } from '../errors.js';
-
-export class RequestBodyTimeoutError extends GatewayError {
-  constructor(timeoutMs: number) {
-    super('body_timeout', 408, `The request body stopped arriving for ${formatSeconds(timeoutMs)}; the request was cut off. Try again.`);
-  }
-}
-
-const formatSeconds = (ms: number) => (ms >= 1000 ? `${Math.round(ms / 1000)} seconds` : `${ms} ms`);
 
 interface Watched {
   req: IncomingMessage;

@@ -1,6 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import type { Config } from '../config/load.js';
 import { peerAddress } from './peer.js';
+import { createProxyTrust } from './proxy-trust.js';
 
 export interface OriginPolicy {
   /** Configured public base URL, e.g. https://lms.example.edu */
@@ -8,6 +10,11 @@ export interface OriginPolicy {
   allowedOrigins: string[];
   /** Whether the peer is a trusted edge proxy whose X-Forwarded-* headers count. */
   trustsPeer: (address: string | undefined) => boolean;
+}
+
+/** The policy an operator configured: public URL, extra origins, trusted edge proxies. */
+export function originPolicyOf(config: Config): OriginPolicy {
+  return { publicUrl: config.public_url, allowedOrigins: config.allowed_origins, trustsPeer: createProxyTrust(config.trusted_proxies) };
 }
 
 const single = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value)?.split(',')[0]?.trim();

@@ -11,7 +11,10 @@ export function logWhenDone(logger: Logger, req: IncomingMessage, res: ServerRes
   const path = pathOnly(req.url);
   res.once('finish', () => {
     if (res.statusCode < 400 && !everything) return;
-    logger[res.statusCode >= 500 ? 'warn' : 'info']({ ...who(), method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
+    logger[res.statusCode >= 500 ? 'warn' : 'info'](
+      { ...who(), method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) },
+      'request',
+    );
   });
 }
 

@@ -1,16 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
-import { GatewayError } from '../errors.js';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { GatewayError, InternalError } from '../errors.js';
 import { wantsJson } from './client-kind.js';
 import { endThenDestroy } from './close-gracefully.js';
+import { publicOrigin, type OriginPolicy } from './origin.js';
 import { errorPage, PAGE_HEADERS } from './pages.js';
-import { bodyUnread } from './unread-body.js';
+import { bodyUnread } from '../proxy/request-body.js';
 
 /** Any thrown value becomes a GatewayError; unknown ones never leak their text. */
 export function asGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
-  return new GatewayError('internal_error', 500, 'Something went wrong in the gateway; try again.');
+  return new InternalError();
 }
 
 const TITLES: Record<number, string> = {
@@ -34,7 +36,10 @@ function closing(res: ServerResponse, headers: Record<string, string | number>):
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, closing(res, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) }));
+  res.writeHead(
+    status,
+    closing(res, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) }),
+  );
   res.end(text);
 }
 
@@ -59,6 +64,37 @@ export function sendError(req: IncomingMessage, res: ServerResponse, error: Gate
   sendPage(res, error.status, html, error.headers);
 }
 
+/**
+ * A browser without a valid token goes to the LMS login (with the way back
+ * in `next`), or sees a small page. Never throws, though it runs in a
+ * promise's catch, where a throw would end the process: the host was
+ * checked before, and should a URL still not parse, the page is shown.
+ */
+export function sendSignIn(
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: GatewayError,
+  loginUrl: string | undefined,
+  policy: OriginPolicy,
+  logger: Logger,
+): void {
+  const location = loginUrl && loginLocation(req, loginUrl, policy, logger);
+  if (location) return redirect(res, 302, location);
+  sendPage(res, 401, errorPage(401, 'Please sign in', `${error.message} Open your workspace from the learning platform.`, error.code));
+}
+
+function loginLocation(req: IncomingMessage, loginUrl: string, policy: OriginPolicy, logger: Logger): string | undefined {
+  try {
+    const origin = publicOrigin(req, policy);
+    const url = new URL(loginUrl, origin);
+    url.searchParams.set('next', origin + (req.url ?? '/'));
+    return url.toString();
+  } catch (err) {
+    logger.warn({ err }, 'could not build the login redirect');
+    return undefined;
+  }
+}
+
 export function redirect(res: ServerResponse, status: 302 | 308, location: string): void {
   res.writeHead(status, closing(res, { location, 'cache-control': 'no-store', 'content-length': 0 }));
   res.end();
@@ -74,7 +110,11 @@ export function answerOnSocket(socket: Duplex, error: GatewayError): void {
   if (socket.destroyed) return;
   const body = JSON.stringify({ error: error.code, message: error.message });
   const headers = { ...error.headers, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' };
-  const head = `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\n` + Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
+  const head =
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\n` +
+    Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('\r\n');
   socket.write(`${head}\r\n\r\n${body}`);
   // end() alone can leave a half-open socket behind a silent client.
   endThenDestroy(socket);

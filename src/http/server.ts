@@ -2,11 +2,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { BodyDeadline, RequestBodyTimeoutError } from './body-deadline.js';
-import { ConnectionLimit, TooManyConnectionsError } from './connection-limit.js';
+import type { Config } from '../config/load.js';
+import { RequestBodyTimeoutError, TooManyConnectionsError } from '../errors.js';
+import { BodyDeadline } from './body-deadline.js';
+import { ConnectionLimit } from './connection-limit.js';
 import { answerOnSocket, asGatewayError, rejectUpgrade, sendError } from './respond.js';
+import { createProxyTrust } from './proxy-trust.js';
 import { pathOnly } from './request-log.js';
-import { closeWhenAnsweredEarly, declaresBody } from './unread-body.js';
+import { declaresBody } from '../proxy/request-body.js';
+import { closeWhenAnsweredEarly } from './unread-body.js';
 
 export interface ServerLimits {
   /** The whole request head, for everyone: who the client is is known only once the head is complete. */
@@ -25,6 +29,20 @@ export interface GatewayServerOptions {
   onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Where a listener that threw (a bug: only its request or connection ends) and the limits' refusals are logged. */
   logger: Logger;
+}
+
+/**
+ * The limits an operator configured. `private`: a cluster leader's socket,
+ * reached only by its workers, which cap their clients' connections themselves.
+ */
+export function serverLimitsOf(config: Config, side: 'public' | 'private'): ServerLimits {
+  return {
+    headersTimeoutMs: config.headers_timeout,
+    bodyTimeoutMs: config.body_timeout,
+    maxConnectionsPerClient: side === 'private' ? 0 : config.max_connections_per_client,
+    // Behind an edge proxy every connection comes from it: it limits per client itself (nginx limit_conn).
+    uncappedPeer: createProxyTrust(config.trusted_proxies),
+  };
 }
 
 /** Largest request head (request line + headers); more is 431. */
@@ -91,7 +109,12 @@ export function createGatewayServer({ limits, onRequest, onUpgrade, logger }: Ga
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     guarded(socket, () => {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      const status =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? '408 Request Timeout'
+            : '400 Bad Request';
       // As Node's own handler: answer unless a response already started on this socket.
       const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
       if (socket.writable && !inFlight?.headersSent) {

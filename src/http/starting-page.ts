@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import type { SpawnProgress } from '../runtimes/runtime.js';
+import type { SpawnProgress } from '../workspaces/spawn-progress.js';
 import { escapeHtml, page, PAGE_HEADERS } from './pages.js';
 
-const STEPS: Array<[SpawnProgress['phase'], string]> = [
-  ['queued', 'In line for a free slot'],
-  ['creating', 'Creating your workspace'],
-  ['starting', 'Starting it'],
-  ['waiting', 'Waiting for the editor'],
+/** The steps shown, each standing for the phases it covers (a runtime may pull an image, or be placed on a host, or neither). */
+const STEPS: Array<[SpawnProgress['phase'][], string]> = [
+  [['queued'], 'In line for a free slot'],
+  [['creating', 'pulling'], 'Creating your workspace'],
+  [['scheduled', 'starting'], 'Starting it'],
+  [['waiting'], 'Waiting for the editor'],
 ];
 
 /**
@@ -19,7 +20,7 @@ export function startingPage(user: string, progressUrl: string, current?: SpawnP
   const nonce = randomBytes(16).toString('base64');
   const active = current?.phase ?? 'creating';
   const steps = STEPS.map(
-    ([phase, label]) => `<li data-phase="${phase}"${phase === active ? ' aria-current="step"' : ''}>${escapeHtml(label)}</li>`,
+    ([phases, label]) => `<li data-phase="${phases[0]}"${phases.includes(active) ? ' aria-current="step"' : ''}>${escapeHtml(label)}</li>`,
   ).join('');
   const body = `
 <h1>Starting your workspace</h1>
@@ -31,11 +32,12 @@ export function startingPage(user: string, progressUrl: string, current?: SpawnP
 <p class="muted">Workspace of <code>${escapeHtml(user)}</code>. This page moves on by itself.</p>`;
   const script = `<script nonce="${nonce}">
 (function(){
-  var order = ${JSON.stringify(STEPS.map(([phase]) => phase))};
+  var order = ${JSON.stringify(STEPS.map(([phases]) => phases))};
   var status = document.getElementById('status');
   function show(p){
     status.textContent = p.message;
-    var at = order.indexOf(p.phase);
+    var at = -1;
+    order.forEach(function(phases, i){ if (phases.indexOf(p.phase) !== -1) at = i; });
     document.querySelectorAll('.steps li').forEach(function(li, i){
       li.className = i < at ? 'done' : '';
       if (i === at) li.setAttribute('aria-current','step'); else li.removeAttribute('aria-current');

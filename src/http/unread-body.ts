@@ -11,17 +11,6 @@ import { endThenDestroy } from './close-gracefully.js';
  * 413, a refused call, an early answer of a workspace) ends the connection.
  */
 
-/** An HTTP/1.1 request has a body only when it says so (RFC 9112 §6.3). */
-export function declaresBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
-/** The body has not fully arrived (yet): an answer now should close the connection. */
-export function bodyUnread(req: IncomingMessage): boolean {
-  return !req.complete && declaresBody(req);
-}
-
 /**
  * Once `res` is done, a body still arriving is not waited for: the
  * connection is ended and destroyed after a grace (see endThenDestroy).

@@ -22,7 +22,12 @@ export function createMetrics(sources: MetricSources) {
       const all = [await registry.getMetricsAsJSON(), ...(await sources.others())];
       return AggregatorRegistry.aggregate(all).metrics();
     },
-    spawns: new Counter({ name: 'workspace_gateway_spawns_total', help: 'Workspace spawns and wakes, by outcome.', labelNames: ['outcome'] as const, registers: [registry] }),
+    spawns: new Counter({
+      name: 'workspace_gateway_spawns_total',
+      help: 'Workspace spawns and wakes, by outcome.',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     spawnSeconds: new Histogram({
       name: 'workspace_gateway_spawn_duration_seconds',
       help: 'Time from spawn start until the editor answered.',
@@ -32,8 +37,18 @@ export function createMetrics(sources: MetricSources) {
     idleStops: new Counter({ name: 'workspace_gateway_idle_stops_total', help: 'Workspaces stopped by the idle policy.', registers: [registry] }),
     removals: new Counter({ name: 'workspace_gateway_removals_total', help: 'Containers removed by the removal policy.', registers: [registry] }),
     proxied: new Counter({ name: 'workspace_gateway_proxied_requests_total', help: 'HTTP requests forwarded to workspaces.', registers: [registry] }),
-    upstreamErrors: new Counter({ name: 'workspace_gateway_upstream_errors_total', help: 'Failures talking to a workspace, by kind.', labelNames: ['kind'] as const, registers: [registry] }),
-    responses: new Counter({ name: 'workspace_gateway_gateway_responses_total', help: 'Answers the gateway gave itself (errors, redirects, pages), by status.', labelNames: ['status'] as const, registers: [registry] }),
+    upstreamErrors: new Counter({
+      name: 'workspace_gateway_upstream_errors_total',
+      help: 'Failures talking to a workspace, by kind.',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    errorResponses: new Counter({
+      name: 'workspace_gateway_error_responses_total',
+      help: "Errors the gateway answered itself (not the workspaces' own), by status.",
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
   };
   new Gauge({
     name: 'workspace_gateway_workspaces',

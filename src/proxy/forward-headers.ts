@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { withoutCookie } from '../auth/credentials.js';
-import { PEER_HEADER, peerAddress } from '../http/peer.js';
 
 /** Headers some apps take as "who is logged in"; a client must never set them for a workspace. */
-const IDENTITY_HEADERS = new Set(['x-workspace-user', 'x-remote-user', 'x-user', 'remote-user', 'x-auth-request-user', 'x-auth-request-email', PEER_HEADER]);
+const IDENTITY_HEADERS = new Set(['x-workspace-user', 'x-remote-user', 'x-user', 'remote-user', 'x-auth-request-user', 'x-auth-request-email']);
+/** The gateway's own headers (between cluster processes): never a workspace's business. */
+const GATEWAY_HEADER_PREFIX = 'x-workspace-gateway-';
 
 export interface ForwardContext {
   cookieName: string;
@@ -14,13 +15,25 @@ export interface ForwardContext {
   proto: 'http' | 'https';
   /** The browser's host (from a trusted proxy, or our Host header). */
   host: string;
+  /** The client's address (the socket's peer, or what a cluster worker said it was). */
+  clientAddress: string;
   /** The peer is a trusted edge proxy: its X-Forwarded-For chain is kept and extended. */
   trustedPeer: boolean;
   requestId: string;
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) are the connection's own, never forwarded either way (except an upgrade's own). */
-export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+]);
 
 /** What goes to the workspace (or the leader): the path, and the headers as a flat [name, value, …] list. */
 export interface Outgoing {
@@ -49,22 +62,35 @@ export function toWorkspace(req: IncomingMessage, ctx: ForwardContext, upgrade: 
       if (name === 'x-forwarded-for' && ctx.trustedPeer) chain = Array.isArray(value) ? value.join(', ') : value;
       continue;
     }
-    if (name === 'authorization' || name === 'forwarded' || name === 'x-real-ip' || name === 'x-request-id' || IDENTITY_HEADERS.has(name)) continue;
+    if (
+      name === 'authorization' ||
+      name === 'forwarded' ||
+      name === 'x-real-ip' ||
+      name === 'x-request-id' ||
+      IDENTITY_HEADERS.has(name) ||
+      name.startsWith(GATEWAY_HEADER_PREFIX)
+    )
+      continue;
     if (upgrade ? name === 'sec-websocket-extensions' : HOP_BY_HOP.has(name) || name === 'expect') continue;
     if (name === 'cookie') {
       const kept = withoutCookie(value as string, ctx.cookieName);
       if (kept !== undefined) out.push(name, kept);
       continue;
     }
-    push(out, name, value);
+    pushHeader(out, name, value);
   }
-  const peer = peerAddress(req) ?? '';
+  const peer = ctx.clientAddress;
   out.push(
-    'x-forwarded-for', chain ? `${chain}, ${peer}` : peer,
-    'x-forwarded-proto', ctx.proto,
-    'x-forwarded-host', ctx.host,
-    'x-forwarded-prefix', ctx.prefix,
-    'x-request-id', ctx.requestId,
+    'x-forwarded-for',
+    chain ? `${chain}, ${peer}` : peer,
+    'x-forwarded-proto',
+    ctx.proto,
+    'x-forwarded-host',
+    ctx.host,
+    'x-forwarded-prefix',
+    ctx.prefix,
+    'x-request-id',
+    ctx.requestId,
   );
   return { path: ctx.path, headers: out };
 }
@@ -76,20 +102,7 @@ export function requestHead(method: string, { path, headers }: Outgoing, extra =
   return `${text}${extra}\r\n`;
 }
 
-/** The request as a cluster worker passes it to its leader: unchanged but for the hops, and with the client's address. */
-export function toLeader(req: IncomingMessage, upgrade: boolean): Outgoing {
-  const headers = req.headers;
-  const out: string[] = [];
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || name === PEER_HEADER || (!upgrade && (HOP_BY_HOP.has(name) || name === 'expect'))) continue;
-    push(out, name, value);
-  }
-  out.push(PEER_HEADER, peerAddress(req) ?? '');
-  return { path: req.url ?? '/', headers: out };
-}
-
-function push(out: string[], name: string, value: string | string[]): void {
+export function pushHeader(out: string[], name: string, value: string | string[]): void {
   if (Array.isArray(value)) for (const v of value) out.push(name, v);
   else out.push(name, value);
 }

@@ -54,10 +54,6 @@ export class SocketRegistry {
     });
   }
 
-  countFor(user: string): number {
-    return this.byUser.get(user)?.size ?? 0;
-  }
-
   /** Destroys every open socket at once (shutdown: upgraded sockets are not the HTTP server's to close). */
   destroyAll(): void {
     for (const socket of this.all()) socket.destroy();

@@ -380,7 +380,18 @@ function onMessageBegin(this: NativeParser): void {
 function onHeaders(this: NativeParser, pairs: string[]): void {
   this[CONNECTION]!.headers(pairs);
 }
-function onHeadersComplete(this: NativeParser, _major: number, _minor: number, pairs: string[] | undefined, _method: unknown, _url: unknown, statusCode: number, _message: unknown, _upgrade: boolean, shouldKeepAlive: boolean): number {
+function onHeadersComplete(
+  this: NativeParser,
+  _major: number,
+  _minor: number,
+  pairs: string[] | undefined,
+  _method: unknown,
+  _url: unknown,
+  statusCode: number,
+  _message: unknown,
+  _upgrade: boolean,
+  shouldKeepAlive: boolean,
+): number {
   return this[CONNECTION]!.headersComplete(statusCode, pairs, shouldKeepAlive);
 }
 function onBody(this: NativeParser, chunk: Buffer): void {

@@ -10,13 +10,15 @@ import type { Runtime } from './runtime.js';
 export async function createRuntime(config: Config, logger: Logger): Promise<Runtime> {
   switch (config.runtime) {
     case 'docker': {
-      const { DockerRuntime } = await import('./docker.js');
-      return new DockerRuntime({ config, logger });
+      const { DockerRuntime } = await import('./docker/docker-runtime.js');
+      return new DockerRuntime({ settings: config, logger });
     }
     case 'process': {
-      logger.warn('process runtime: workspaces are plain local processes, NOT isolated from each other or from this machine; use it to try the gateway, never for students');
-      const { ProcessRuntime } = await import('./process.js');
-      return new ProcessRuntime(config, logger);
+      logger.warn(
+        'process runtime: workspaces are plain local processes, NOT isolated from each other or from this machine; use it to try the gateway, never for students',
+      );
+      const { ProcessRuntime } = await import('./process/process-runtime.js');
+      return new ProcessRuntime({ settings: config, logger });
     }
     case 'swarm':
       throw new ConfigError(['GATEWAY_RUNTIME: the swarm runtime is not part of this release yet; use docker or process']);

@@ -79,25 +79,37 @@ export class IdlePolicy {
         else if (now - ws.stoppedAt >= removeAfterMs) old.push(ws.user);
       }
     }
-    await eachLimited(unknownAge.slice(0, INSPECTS_PER_SWEEP), async (user) => {
-      const ws = await manager.refresh(user);
-      if (ws.stoppedAt !== undefined && now - ws.stoppedAt >= removeAfterMs) old.push(user);
-    }, () => result.errors++);
-    await eachLimited(idle, async (user) => {
-      // Activity may have arrived while earlier stops ran.
-      const ws = manager.get(user);
-      if (!ws || ws.state !== 'running' || ws.pending || this.now() - (ws.lastActivity ?? 0) < idleTimeoutMs) return;
-      logger.info({ user, idleSeconds: Math.round((this.now() - (ws.lastActivity ?? 0)) / 1000) }, 'stopping idle workspace');
-      await manager.stop(user, 'idle');
-      result.stopped.push(user);
-      this.options.onIdleStop?.();
-    }, () => result.errors++);
-    await eachLimited(old, async (user) => {
-      logger.info({ user }, 'removing long-stopped workspace container (volume kept)');
-      await manager.remove(user, { volume: false });
-      result.removed.push(user);
-      this.options.onRemove?.();
-    }, () => result.errors++);
+    await eachLimited(
+      unknownAge.slice(0, INSPECTS_PER_SWEEP),
+      async (user) => {
+        const ws = await manager.refresh(user);
+        if (ws.stoppedAt !== undefined && now - ws.stoppedAt >= removeAfterMs) old.push(user);
+      },
+      () => result.errors++,
+    );
+    await eachLimited(
+      idle,
+      async (user) => {
+        // Activity may have arrived while earlier stops ran.
+        const ws = manager.get(user);
+        if (!ws || ws.state !== 'running' || ws.pending || this.now() - (ws.lastActivity ?? 0) < idleTimeoutMs) return;
+        logger.info({ user, idleSeconds: Math.round((this.now() - (ws.lastActivity ?? 0)) / 1000) }, 'stopping idle workspace');
+        await manager.stop(user, 'idle');
+        result.stopped.push(user);
+        this.options.onIdleStop?.();
+      },
+      () => result.errors++,
+    );
+    await eachLimited(
+      old,
+      async (user) => {
+        logger.info({ user }, 'removing long-stopped workspace container (volume kept)');
+        await manager.remove(user, { volume: false });
+        result.removed.push(user);
+        this.options.onRemove?.();
+      },
+      () => result.errors++,
+    );
     return result;
   }
 }

@@ -1,76 +1,65 @@
-import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { CapacityError, GatewayError, SpawnFailedError, SpawnTimeoutError, WorkspaceNotRunningError } from '../errors.js';
-import type { Endpoint, Runtime, RuntimeEvent, SpawnProgress, WorkspaceInfo, WorkspaceState } from '../runtimes/runtime.js';
+import { beforeDeadline } from '../deadline.js';
+import { GatewayError, NoStorageError, SpawnFailedError, SpawnTimeoutError, WorkspaceNotRunningError } from '../errors.js';
+import type { Endpoint, Runtime, RuntimeEvent, RuntimeStorage, WorkspaceInfo } from '../runtimes/runtime.js';
+import { evictionFor, type CapacityLimits } from './capacity.js';
+import { Listeners } from './listeners.js';
 import { waitUntilAnswering } from './readiness.js';
+import { failed, fromRuntime, queued, READY, WAITING_FOR_EDITOR, type SpawnProgress } from './spawn-progress.js';
 import { SpawnQueue } from './spawn-queue.js';
+import { applyInfo, becameReady, beginSpawn, markDown, outcomeOfEvent, spawnFailed, unknownWorkspace, type Workspace } from './workspace.js';
 
-/** What the gateway knows about one user's workspace. */
-export interface Workspace {
-  user: string;
-  state: WorkspaceState;
-  /**
-   * False when the state is a guess (never read from the engine, or the editor
-   * stopped answering): the next request asks the engine before trusting it.
-   */
-  confirmed: boolean;
-  id?: string;
-  endpoint?: Endpoint;
-  startedAt?: Date;
-  /** Epoch ms of the student's last request or WebSocket data frame. */
-  lastActivity?: number;
-  lastActivityKind?: string;
-  /** Epoch ms since when it is not running (for the removal age). */
-  stoppedAt?: number;
-  /** Why it last stopped or failed: `idle`, `api`, `exited with code 137`, … */
-  reason?: string;
-  /** Latest spawn progress, while a spawn is in flight. */
-  progress?: SpawnProgress;
-  /** Why the gateway is stopping it right now; the engine's own stop event then carries this reason. */
-  stopping?: string;
-  /** The one spawn or wake in flight; every concurrent request awaits it. */
-  pending?: Promise<Endpoint>;
-}
-
-export interface WorkspaceManagerOptions {
+export interface WorkspaceManagerOptions extends CapacityLimits {
   runtime: Runtime;
+  /** GATEWAY_SPAWN_TIMEOUT: how long a caller waits, and how long a runtime may take to start a workspace. */
   spawnTimeoutMs: number;
-  maxRunning: number;
   maxConcurrentSpawns: number;
-  /** When full, stop the least recently active workspace idle this long (unset: never). */
-  evictIdleAfterMs?: number;
   logger: Logger;
   /** Hooks for metrics; kept as callbacks so this module does not know Prometheus. */
   onSpawn?: (outcome: 'ok' | 'failed', seconds: number) => void;
-}
-
-export interface EnsureOptions {
-  /** Only page loads and explicit starts may start a stopped workspace (SPEC §3). */
-  wake: boolean;
 }
 
 /**
  * The lifecycle of every workspace: spawn or wake once per user however many
  * requests arrive together, in arrival order under the concurrency limit, and
  * keep a picture of each workspace that the engine's own events keep true.
- *
- * Emits `stopping` (user, reason) before the gateway stops a workspace and
- * `down` (user, reason, endpoint) when one stopped running, so open WebSockets can be
- * closed; `progress` (user, progress) while a spawn moves on.
+ * The record's state changes are those of src/workspaces/workspace.ts; who
+ * must make room, src/workspaces/capacity.ts.
  */
-export class WorkspaceManager extends EventEmitter {
+export class WorkspaceManager {
   private readonly workspaces = new Map<string, Workspace>();
   private readonly queue: SpawnQueue;
   private readonly runtime: Runtime;
   private readonly logger: Logger;
+  private readonly stopping = new Listeners<[user: string, reason: string]>();
+  private readonly down = new Listeners<[user: string, reason: string, endpoint: Endpoint | undefined]>();
+  private readonly progressed = new Listeners<[user: string, progress: SpawnProgress]>();
 
   constructor(private readonly options: WorkspaceManagerOptions) {
-    super();
-    // Every open starting page listens for progress.
-    this.setMaxListeners(0);
     this.runtime = options.runtime;
     this.logger = options.logger;
     this.queue = new SpawnQueue(options.maxConcurrentSpawns);
+  }
+
+  /** Before the gateway stops a workspace, so tabs hear why before the editor goes. */
+  onStopping(listener: (user: string, reason: string) => void): () => void {
+    return this.stopping.add(listener);
+  }
+
+  /** A workspace stopped running (`endpoint` is where it listened), so its open connections can be closed. */
+  onDown(listener: (user: string, reason: string, endpoint: Endpoint | undefined) => void): () => void {
+    return this.down.add(listener);
+  }
+
+  /** Every step of a spawn, as it happens (the starting page's progress stream). */
+  onProgress(listener: (user: string, progress: SpawnProgress) => void): () => void {
+    return this.progressed.add(listener);
+  }
+
+  /** Start-up and /readyz: whether the runtime can start workspaces (see Runtime.prepare). */
+  prepare(): Promise<void> {
+    return this.runtime.prepare();
   }
 
   /** Hot path: where a running workspace listens, without touching the engine. */
@@ -89,20 +78,21 @@ export class WorkspaceManager extends EventEmitter {
   }
 
   /**
-   * Resolves with the endpoint once the workspace answers HTTP. A request that
-   * may not wake it gets WorkspaceNotRunningError at once when it is known to
+   * A page load or an explicit start (SPEC §3): spawns or wakes the workspace
+   * unless it runs, and resolves with the endpoint once it answers HTTP.
+   */
+  wake(user: string): Promise<Endpoint> {
+    return this.bringUpOnce(user, true);
+  }
+
+  /**
+   * Any other request, which may not wake a workspace: resolves once a spawn
+   * in flight is done, or with a workspace that runs; throws
+   * WorkspaceNotRunningError otherwise, at once when the workspace is known to
    * be down, so a reconnecting tab costs no engine call.
    */
-  async ensure(user: string, { wake }: EnsureOptions): Promise<Endpoint> {
-    const endpoint = this.endpointOf(user);
-    if (endpoint) return endpoint;
-    const ws = this.record(user);
-    if (!ws.pending) {
-      if (!wake && (ws.confirmed || ws.stopping !== undefined)) throw new WorkspaceNotRunningError(user);
-      ws.pending = this.bringUp(ws, wake);
-      ws.pending.catch(() => {}).finally(() => (ws.pending = undefined));
-    }
-    return withDeadline(ws.pending, this.options.spawnTimeoutMs);
+  whenRunning(user: string): Promise<Endpoint> {
+    return this.bringUpOnce(user, false);
   }
 
   /** Activity by the student (a request, a WebSocket data frame). */
@@ -120,8 +110,7 @@ export class WorkspaceManager extends EventEmitter {
   }
 
   async stop(user: string, reason: string): Promise<void> {
-    // Tabs hear why before the editor goes, instead of a bare connection loss.
-    this.emit('stopping', user, reason);
+    this.stopping.tell(user, reason);
     const ws = this.record(user);
     ws.stopping = reason;
     try {
@@ -140,6 +129,16 @@ export class WorkspaceManager extends EventEmitter {
     ws.confirmed = true;
   }
 
+  /** The user's files as an uncompressed tar stream (see RuntimeStorage.backup). */
+  async backup(user: string): Promise<Readable> {
+    return this.storage().backup(user);
+  }
+
+  /** Unpacks an uncompressed tar stream into the user's files (see RuntimeStorage.restore). */
+  async restore(user: string, archive: Readable): Promise<void> {
+    return this.storage().restore(user, archive);
+  }
+
   /** Reads what the engine holds, so a restarted gateway serves running workspaces at once. */
   async reconcile(): Promise<WorkspaceInfo[]> {
     const infos = await this.runtime.list();
@@ -154,7 +153,7 @@ export class WorkspaceManager extends EventEmitter {
     for (const info of infos) {
       const ws = this.record(info.user);
       if (ws.pending) continue;
-      this.apply(ws, info);
+      applyInfo(ws, info);
       ws.confirmed = true;
       // Idle clocks start now for what was running before the restart.
       if (info.state === 'running') ws.lastActivity ??= Date.now();
@@ -167,34 +166,52 @@ export class WorkspaceManager extends EventEmitter {
     const ws = this.record(user);
     const info = await this.runtime.inspect(user);
     if (!ws.pending) {
-      this.apply(ws, info);
+      applyInfo(ws, info);
       ws.confirmed = true;
     }
     return ws;
   }
 
-  /** Follows the engine's events until `signal` aborts. */
+  /** Follows the engine's events until `signal` aborts; after a gap in them, lists again. */
   async watch(signal: AbortSignal): Promise<void> {
-    for await (const event of this.runtime.events(signal)) this.onRuntimeEvent(event);
+    for await (const event of this.runtime.events(signal)) {
+      if (event.kind === 'gap') await this.relist();
+      else this.onRuntimeEvent(event);
+    }
   }
 
-  private onRuntimeEvent(event: RuntimeEvent): void {
-    const ws = this.workspaces.get(event.user);
-    // A spawn in flight decides the state itself; news about a replaced instance is stale.
-    if (!ws || ws.pending || (event.id && ws.id && event.id !== ws.id)) return;
-    this.logger.info({ user: event.user, event: event.kind, reason: event.reason }, 'workspace changed in the engine');
-    // Already down (our own stop finished before the engine's news of it arrived): keep our reason.
-    if (ws.state !== 'running' && event.kind !== 'removed') return;
-    if (ws.stopping && event.kind !== 'removed') {
-      // Our own stop (a kill after the grace period included): stopped, for our reason.
-      this.markDown(ws, 'stopped', ws.stopping);
-      ws.confirmed = true;
-      return;
+  private async relist(): Promise<void> {
+    this.logger.info('engine events may have been lost: listing the workspaces again');
+    try {
+      await this.reconcile();
+    } catch (err) {
+      // The next idle sweep lists again; until then the picture may be stale.
+      this.logger.warn({ err: (err as Error).message }, 'listing after an event gap failed');
     }
-    const state = event.kind === 'removed' ? 'absent' : event.kind === 'died' ? 'error' : 'stopped';
-    this.markDown(ws, state, event.reason ?? event.kind);
-    // After a crash the engine's inspection knows more (an out-of-memory kill, not just "137").
-    ws.confirmed = event.kind !== 'died';
+  }
+
+  private onRuntimeEvent(event: Exclude<RuntimeEvent, { kind: 'gap' }>): void {
+    const ws = this.workspaces.get(event.user);
+    const outcome = ws && outcomeOfEvent(ws, event);
+    if (!ws || !outcome) return;
+    this.logger.info({ user: event.user, event: event.kind, reason: event.reason }, 'workspace changed in the engine');
+    this.markDown(ws, outcome.state, outcome.reason);
+    ws.confirmed = outcome.confirmed;
+  }
+
+  private async bringUpOnce(user: string, wake: boolean): Promise<Endpoint> {
+    const endpoint = this.endpointOf(user);
+    if (endpoint) return endpoint;
+    const ws = this.record(user);
+    if (!ws.pending) {
+      if (!wake && (ws.confirmed || ws.stopping !== undefined)) throw new WorkspaceNotRunningError(user);
+      ws.pending = this.bringUp(ws, wake);
+      ws.pending.catch(() => {}).finally(() => (ws.pending = undefined));
+    }
+    // A caller stops waiting at the deadline; the spawn itself carries on for the next request.
+    return beforeDeadline(ws.pending, this.options.spawnTimeoutMs, () => {
+      throw this.timeout();
+    });
   }
 
   private async bringUp(ws: Workspace, wake: boolean): Promise<Endpoint> {
@@ -203,22 +220,22 @@ export class WorkspaceManager extends EventEmitter {
       // Running but maybe still booting (the gateway restarted mid-spawn).
       return this.untilAnswering(ws, info, Date.now() + this.options.spawnTimeoutMs);
     }
-    this.apply(ws, info);
+    applyInfo(ws, info);
     ws.confirmed = true;
     if (!wake) throw new WorkspaceNotRunningError(ws.user);
     await this.makeRoom(ws.user);
     return this.queue.run(
       () => this.spawn(ws),
-      (position) => this.progress(ws, { phase: 'queued', message: `Waiting for a free slot: ${position} ahead of you in line`, position }),
+      (position) => this.progress(ws, queued(position)),
     );
   }
 
   private async spawn(ws: Workspace): Promise<Endpoint> {
     const began = Date.now();
     const deadline = began + this.options.spawnTimeoutMs;
-    ws.state = 'creating';
+    beginSpawn(ws);
     try {
-      const info = await this.runtime.start(ws.user, (progress) => this.progress(ws, progress));
+      const info = await this.start(ws);
       const endpoint = await this.untilAnswering(ws, info, deadline);
       this.options.onSpawn?.('ok', (Date.now() - began) / 1000);
       this.logger.info({ user: ws.user, ms: Date.now() - began }, 'workspace ready');
@@ -226,107 +243,80 @@ export class WorkspaceManager extends EventEmitter {
     } catch (err) {
       this.options.onSpawn?.('failed', (Date.now() - began) / 1000);
       const reason = err instanceof GatewayError ? err.message : String(err);
-      this.progress(ws, { phase: 'failed', message: reason });
-      if (ws.state === 'creating') {
-        ws.state = 'error';
-        ws.reason = reason;
-      }
-      ws.confirmed = false;
+      this.progress(ws, failed(reason));
+      spawnFailed(ws, reason);
       this.logger.warn({ user: ws.user, err: reason }, 'workspace spawn failed');
       throw err;
     }
   }
 
+  /**
+   * The runtime's start, given up at the spawn deadline: the runtime then
+   * undoes what it began (a service that cannot be placed is scaled back to
+   * 0) and rejects with the deadline's SpawnTimeoutError, which the spawn
+   * waits for, so a retry never races the clean-up.
+   */
+  private async start(ws: Workspace): Promise<WorkspaceInfo> {
+    const cancel = new AbortController();
+    const started = this.runtime.start(ws.user, { signal: cancel.signal, onProgress: (progress) => this.progress(ws, fromRuntime(progress)) });
+    return beforeDeadline(started, this.options.spawnTimeoutMs, () => {
+      cancel.abort(this.timeout());
+      return started;
+    });
+  }
+
   private async untilAnswering(ws: Workspace, info: WorkspaceInfo, deadline: number): Promise<Endpoint> {
     const endpoint = info.endpoint;
     if (!endpoint) throw new SpawnFailedError('the engine reported no address for the workspace');
-    this.progress(ws, { phase: 'waiting', message: 'Waiting for the editor to answer' });
+    this.progress(ws, WAITING_FOR_EDITOR);
     if (!(await waitUntilAnswering(endpoint, deadline))) {
       const now = await this.runtime.inspect(ws.user);
       if (now.state !== 'running') {
-        this.apply(ws, now);
+        applyInfo(ws, now);
         throw new SpawnFailedError(now.reason ?? `the workspace is ${now.state}`);
       }
-      throw new SpawnTimeoutError(Math.round(this.options.spawnTimeoutMs / 1000));
+      throw this.timeout();
     }
-    this.apply(ws, info);
-    ws.confirmed = true;
-    this.progress(ws, { phase: 'ready', message: 'Ready' });
-    // Starting counts as activity, or a woken workspace would look idle since its last stop.
-    ws.lastActivity = Date.now();
-    ws.lastActivityKind = 'start';
+    becameReady(ws, info, Date.now());
+    this.progress(ws, READY);
     return endpoint;
   }
 
-  /** Progress goes to the starting page as it happens (`progress` event: user, progress). */
   private progress(ws: Workspace, progress: SpawnProgress): void {
     ws.progress = progress;
-    this.emit('progress', ws.user, progress);
+    this.progressed.tell(ws.user, progress);
   }
 
-  /**
-   * Beyond `maxRunning`, the least recently active workspace that sat unused
-   * for `evictIdleAfterMs` is stopped to make room, if that is configured;
-   * otherwise the spawn is refused with a clear "full" answer.
-   */
   private async makeRoom(user: string): Promise<void> {
-    const max = this.options.maxRunning;
-    if (max <= 0) return;
-    let busy = 0;
-    let victim: Workspace | undefined;
-    for (const ws of this.workspaces.values()) {
-      if (ws.user === user || !(ws.state === 'running' || ws.pending)) continue;
-      busy++;
-      if (ws.state === 'running' && !ws.pending && (victim === undefined || (ws.lastActivity ?? 0) < (victim.lastActivity ?? 0))) victim = ws;
-    }
-    if (busy < max) return;
-    const evictAfter = this.options.evictIdleAfterMs;
-    if (victim && evictAfter !== undefined && Date.now() - (victim.lastActivity ?? 0) >= evictAfter) {
-      this.logger.info({ user: victim.user, for: user }, 'stopping the least recently active workspace to make room');
-      // Counted as stopped at once, so a second spawn arriving now picks another victim or waits.
-      this.emit('stopping', victim.user, 'stopped to make room');
-      this.markDown(victim, 'stopped', 'stopped to make room');
-      await this.runtime.stop(victim.user);
-      return;
-    }
-    throw new CapacityError(`All ${max} workspace places are in use right now. Try again in a few minutes; it does not help to reload quickly.`);
+    const victim = evictionFor(user, this.workspaces.values(), this.options, Date.now());
+    if (!victim) return;
+    this.logger.info({ user: victim.user, for: user }, 'stopping the least recently active workspace to make room');
+    // Counted as stopped at once, so a second spawn arriving now picks another victim or waits.
+    this.stopping.tell(victim.user, 'stopped to make room');
+    this.markDown(victim, 'stopped', 'stopped to make room');
+    await this.runtime.stop(victim.user);
   }
 
-  private apply(ws: Workspace, info: WorkspaceInfo): void {
-    if (info.state === 'running') ws.stoppedAt = undefined;
-    else if (ws.state === 'running' || ws.stoppedAt === undefined) ws.stoppedAt = info.finishedAt?.getTime() ?? ws.stoppedAt;
-    ws.state = info.state;
-    ws.id = info.id;
-    ws.endpoint = info.state === 'running' ? info.endpoint : undefined;
-    ws.startedAt = info.startedAt ?? ws.startedAt;
-    if (info.reason) ws.reason = info.reason;
+  private markDown(ws: Workspace, state: Workspace['state'], reason: string): void {
+    const wentDown = markDown(ws, state, reason, Date.now());
+    if (wentDown) this.down.tell(ws.user, reason, wentDown.endpoint);
   }
 
-  private markDown(ws: Workspace, state: WorkspaceState, reason: string): void {
-    const wasRunning = ws.state === 'running';
-    const endpoint = ws.endpoint;
-    if (wasRunning || ws.stoppedAt === undefined) ws.stoppedAt = Date.now();
-    ws.state = state;
-    ws.endpoint = undefined;
-    ws.reason = reason;
-    if (wasRunning) this.emit('down', ws.user, reason, endpoint);
+  private timeout(): SpawnTimeoutError {
+    return new SpawnTimeoutError(Math.round(this.options.spawnTimeoutMs / 1000));
+  }
+
+  private storage(): RuntimeStorage {
+    if (!this.runtime.storage) throw new NoStorageError();
+    return this.runtime.storage;
   }
 
   private record(user: string): Workspace {
     let ws = this.workspaces.get(user);
     if (!ws) {
-      ws = { user, state: 'absent', confirmed: false };
+      ws = unknownWorkspace(user);
       this.workspaces.set(user, ws);
     }
     return ws;
   }
-}
-
-/** A caller stops waiting after `ms`; the spawn itself carries on for the next request. */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, fail) => {
-    timer = setTimeout(() => fail(new SpawnTimeoutError(Math.round(ms / 1000))), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -13,14 +13,6 @@ export class SpawnQueue {
 
   constructor(private readonly limit: number) {}
 
-  get queued(): number {
-    return this.waiting.length;
-  }
-
-  get running(): number {
-    return this.active;
-  }
-
   /**
    * Runs `task` once a slot is free. `onPosition` hears the place in line
    * while waiting (1 = next), so the starting page can show it.

@@ -42,7 +42,7 @@ describe('tokens that must not open a workspace', () => {
     expect(seen).toEqual([]);
   });
 
-  it('refuses a SimpleJWT refresh token, while alice\'s access token still opens her workspace', async () => {
+  it("refuses a SimpleJWT refresh token, while alice's access token still opens her workspace", async () => {
     const refresh = await token('alice', { claims: { token_type: 'refresh', jti: 'r1' }, expiresIn: '1d' });
     const res = await call(`${gw.url}/ws/alice/x`, { headers: scriptRequest(refresh) });
     expect(res.status).toBe(401);

@@ -155,9 +155,12 @@ describe('HS256', () => {
     expect((await verifier().verify(await sign({ user_id: 'mei' }))).user).toBe('mei');
   });
 
-  it.each([['refresh'], ['Refresh'], ['id'], [''], [1], [null]])('refuses a token whose token_type is %j (a SimpleJWT refresh token opens nothing)', async (token_type) => {
-    await refused(verifier().verify(await sign({ user_id: 'alice', token_type })));
-  });
+  it.each([['refresh'], ['Refresh'], ['id'], [''], [1], [null]])(
+    'refuses a token whose token_type is %j (a SimpleJWT refresh token opens nothing)',
+    async (token_type) => {
+      await refused(verifier().verify(await sign({ user_id: 'alice', token_type })));
+    },
+  );
 
   it.each([['access'], [undefined]])('accepts token_type %j', async (token_type) => {
     expect((await verifier().verify(await sign({ user_id: 'alice', ...(token_type ? { token_type } : {}) }))).user).toBe('alice');

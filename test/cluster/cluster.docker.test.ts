@@ -2,7 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cleanupInstance, demoImage, requireEngine, uniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
 import { openWebSocket, pageLoad, roundTrip, scriptRequest, SECRET, token } from '../support/gateway.js';
@@ -17,14 +17,7 @@ function workersOf(leader: number): number[] {
   return children ? children.split(/\s+/).map(Number) : [];
 }
 
-async function eventually<T>(probe: () => Promise<T> | T, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value) || Date.now() > until) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const SOON = { timeout: 10_000, interval: 100 };
 
 /**
  * `GATEWAY_WORKERS=2` as an operator runs it (`node dist/main.js`) on the
@@ -43,13 +36,25 @@ describe('cluster: a leader and workers on one port', () => {
     base = `http://127.0.0.1:${port}`;
     leader = spawn(process.execPath, ['dist/main.js'], {
       cwd: REPO,
-      env: { ...process.env, ...dockerEnv(scope, image), GATEWAY_WORKERS: '2', GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: String(port), GATEWAY_JWT_SECRET: SECRET, GATEWAY_LOG_LEVEL: 'debug' },
+      env: {
+        ...process.env,
+        ...dockerEnv(scope, image),
+        GATEWAY_WORKERS: '2',
+        GATEWAY_HOST: '127.0.0.1',
+        GATEWAY_PORT: String(port),
+        GATEWAY_JWT_SECRET: SECRET,
+        GATEWAY_LOG_LEVEL: 'debug',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     leader.stdout!.on('data', (c: Buffer) => (log += c));
     leader.stderr!.on('data', (c: Buffer) => (log += c));
-    const up = await eventually(() => call(`${base}/healthz`).then((r) => r.status, () => 0), (s) => s === 200);
-    if (up !== 200) throw new Error(`cluster did not start:\n${log}`);
+    const health = () =>
+      call(`${base}/healthz`).then(
+        (r) => r.status,
+        () => 0,
+      );
+    await vi.waitFor(async () => expect(await health(), `cluster did not start:\n${log}`).toBe(200), SOON);
   });
 
   afterAll(async () => {
@@ -66,13 +71,10 @@ describe('cluster: a leader and workers on one port', () => {
     expect((await visit(`${base}/ws/carol/`, { headers: pageLoad(jwt) })).status).toBe(200);
     expect(await containersOf(scope.instance, 'carol')).toHaveLength(1);
     // The leader tells the workers about the new workspace within 100 ms; until then it serves it itself.
-    await eventually(
-      async () => {
-        await call(`${base}/ws/carol/__probe`, { headers: scriptRequest(jwt) });
-        return log.split('\n').some((l) => l.includes('"path":"/ws/carol/__probe"') && l.includes('"worker":'));
-      },
-      (servedByWorker) => servedByWorker,
-    );
+    await vi.waitFor(async () => {
+      await call(`${base}/ws/carol/__probe`, { headers: scriptRequest(jwt) });
+      expect(log.split('\n').some((l) => l.includes('"path":"/ws/carol/__probe"') && l.includes('"worker":'))).toBe(true);
+    }, SOON);
 
     // The client's own claims about its address are not believed, by workers or leader.
     const lies = { 'x-workspace-gateway-peer': '10.9.9.9', 'x-forwarded-for': '10.8.8.8' };
@@ -86,18 +88,18 @@ describe('cluster: a leader and workers on one port', () => {
     }
     // At debug level each process logs the requests it forwarded: the workers took these, not the leader.
     const forwardedLines = () => log.split('\n').filter((l) => l.includes('"path":"/ws/carol/__echo"'));
-    const forwarded = (await eventually(forwardedLines, (lines) => lines.length >= 40)).map((l) => JSON.parse(l) as { worker?: number });
+    await vi.waitFor(() => expect(forwardedLines().length).toBeGreaterThanOrEqual(40), SOON);
+    const forwarded = forwardedLines().map((l) => JSON.parse(l) as { worker?: number });
     expect(forwarded).toHaveLength(40);
     expect(new Set(forwarded.map((l) => l.worker))).toEqual(new Set([1, 2]));
     const metrics = await (await call(`${base}/metrics`)).text();
     expect(Number(/^workspace_gateway_proxied_requests_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(41);
     expect(metrics).toMatch(/^workspace_gateway_workspaces\{state="running"\} 1$/m);
     // Activity seen by the workers reaches the leader's idle rule.
-    const status = await eventually(
-      async () => (await (await call(`${base}/api/workspaces/me`, { headers: scriptRequest(jwt) })).json()) as { lastActivity: string | null },
-      (s) => s.lastActivity !== null && Date.now() - Date.parse(s.lastActivity) < 5000,
-    );
-    expect(Date.now() - Date.parse(status.lastActivity!)).toBeLessThan(5000);
+    await vi.waitFor(async () => {
+      const status = (await (await call(`${base}/api/workspaces/me`, { headers: scriptRequest(jwt) })).json()) as { lastActivity: string | null };
+      expect(Date.now() - Date.parse(status.lastActivity!)).toBeLessThan(5000);
+    }, SOON);
   });
 
   it('closes the WebSockets a worker holds when the leader stops the workspace, and proxies nothing to it after', async () => {
@@ -125,9 +127,14 @@ describe('cluster: a leader and workers on one port', () => {
     process.kill(victim!, 'SIGKILL');
     // (A connection the cluster module hands to a worker in the instant it dies is lost with it:
     // Node's cluster has no way back for it. Once the leader has seen the death, none goes there.)
-    await eventually(() => log, (l) => l.includes('gateway worker died; starting another'));
+    await vi.waitFor(() => expect(log).toContain('gateway worker died; starting another'), SOON);
     for (let i = 0; i < 20; i++) expect((await call(`${base}/ws/carol/__echo`, { headers: scriptRequest(jwt) })).status).toBe(200);
-    const workers = await eventually(() => workersOf(leader.pid!), (w) => w.length === 2 && !w.includes(victim!));
+    const workers = await vi.waitFor(() => {
+      const now = workersOf(leader.pid!);
+      expect(now).toHaveLength(2);
+      expect(now).not.toContain(victim);
+      return now;
+    }, SOON);
     expect(workers).toContain(survivor);
     expect(workers).toHaveLength(2);
   });

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { builtGateway } from '../support/gateway-build.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 import { SECRET } from '../support/gateway.js';
@@ -14,14 +14,8 @@ const CRASHING_LEADER = fileURLToPath(new URL('../support/crashing-leader.mjs', 
 /** The leader's private folders (`workspace-gateway-XXXXXX`, holding leader.sock) under a temp dir. */
 const leaderFolders = (dir: string) => readdirSync(dir).filter((name) => /^workspace-gateway-[A-Za-z0-9]{6}$/.test(name));
 
-async function eventually(probe: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe()) return true;
-    if (Date.now() > until) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** How long a leader and its two workers get to come up. */
+const STARTUP = { timeout: 20_000, interval: 100 };
 
 /**
  * Finding 8 (issue #11): a leader that crashed left its private folder (and
@@ -29,7 +23,7 @@ async function eventually(probe: () => Promise<boolean> | boolean, timeoutMs = 2
  * removed on the way out however the process ends (but SIGKILL), as well as
  * on a clean stop.
  */
-describe('the cluster leader\'s private folder', () => {
+describe("the cluster leader's private folder", () => {
   const temps: string[] = [];
   const children: ChildProcess[] = [];
   afterAll(() => {
@@ -67,8 +61,15 @@ describe('the cluster leader\'s private folder', () => {
     leader.stderr!.on('data', (c: Buffer) => (output += c));
     const exited = new Promise<number | null>((done) => leader.once('exit', (code) => done(code)));
 
-    const up = await eventually(async () => output.includes('leader ready') && (await call(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false)));
-    expect(up, output).toBe(true);
+    await vi.waitFor(async () => {
+      const up =
+        output.includes('leader ready') &&
+        (await call(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.status === 200,
+          () => false,
+        ));
+      expect(up, output).toBe(true);
+    }, STARTUP);
     const [folder] = leaderFolders(temp);
     expect(folder, output).toBeDefined();
     expect(existsSync(join(temp, folder!, 'leader.sock'))).toBe(true);
@@ -77,16 +78,16 @@ describe('the cluster leader\'s private folder', () => {
     expect(await exited).toBe(1);
     expect(output).toContain('simulated leader crash');
     expect(leaderFolders(temp)).toEqual([]);
-  });
+  }, 120_000);
 
   it('is gone after a clean stop (SIGTERM), as before', async () => {
     const temp = newTemp();
     const gateway = await GatewayProcess.start({ workers: 2, port: await freePort(), env: { TMPDIR: temp } });
     // Its signal handlers are set once it logged that it listens (the workers may answer a moment before).
-    expect(await eventually(() => gateway.log().some((line) => line.includes('"workers":2') && line.includes('gateway listening')))).toBe(true);
+    await vi.waitFor(() => expect(gateway.log().some((line) => line.includes('"workers":2') && line.includes('gateway listening'))).toBe(true), STARTUP);
     expect(leaderFolders(temp)).toHaveLength(1);
     await gateway.stop();
     expect(gateway.exit?.code).toBe(0);
     expect(leaderFolders(temp)).toEqual([]);
-  });
+  }, 120_000);
 });

@@ -2,11 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { ToLeader } from '../../src/cluster/messages.js';
 import { WorkspaceReplica } from '../../src/cluster/replica.js';
 
-describe('a worker\'s copy of the workspace endpoints', () => {
+describe("a worker's copy of the workspace endpoints", () => {
   it('knows only what the leader told it, and forgets a refused endpoint at once, telling the leader', () => {
     const sent: ToLeader[] = [];
     const replica = new WorkspaceReplica((m) => sent.push(m), 60_000);
-    replica.replaceAll([['ann', { host: '10.0.0.2', port: 8080 }], ['ben', { host: '10.0.0.3', port: 8080 }]]);
+    replica.replaceAll([
+      ['ann', { host: '10.0.0.2', port: 8080 }],
+      ['ben', { host: '10.0.0.3', port: 8080 }],
+    ]);
     expect(replica.endpointOf('ann')).toEqual({ host: '10.0.0.2', port: 8080 });
     replica.set('ann', undefined);
     expect(replica.endpointOf('ann')).toBeUndefined();
@@ -30,7 +33,10 @@ describe('a worker\'s copy of the workspace endpoints', () => {
     replica.flush();
     expect(sent).toHaveLength(1);
     const batch = sent[0] as Extract<ToLeader, { type: 'activity' }>;
-    expect(batch.entries.map(([user, , kind]) => [user, kind])).toEqual([['ann', 'websocket'], ['ben', 'request']]);
+    expect(batch.entries.map(([user, , kind]) => [user, kind])).toEqual([
+      ['ann', 'websocket'],
+      ['ben', 'request'],
+    ]);
     for (const [, at] of batch.entries) expect(Math.abs(Date.now() - at)).toBeLessThan(1000);
     replica.flush();
     expect(sent).toHaveLength(1);

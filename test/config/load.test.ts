@@ -49,7 +49,9 @@ describe('configuration', () => {
   });
 
   it('parses durations and sizes in every documented form', () => {
-    expect([parseDuration('45s'), parseDuration('30m'), parseDuration('24h'), parseDuration('7d'), parseDuration('90'), parseDuration(2)]).toEqual([45_000, 1_800_000, 86_400_000, 604_800_000, 90_000, 2000]);
+    expect([parseDuration('45s'), parseDuration('30m'), parseDuration('24h'), parseDuration('7d'), parseDuration('90'), parseDuration(2)]).toEqual([
+      45_000, 1_800_000, 86_400_000, 604_800_000, 90_000, 2000,
+    ]);
     expect(parseDuration('soon')).toBeUndefined();
     expect(parseDuration('-5s')).toBeUndefined();
     expect([parseBytes('512m'), parseBytes('2g'), parseBytes('2GiB'), parseBytes('1024')]).toEqual([512 * 1024 ** 2, 2 * 1024 ** 3, 2 * 1024 ** 3, 1024]);
@@ -65,7 +67,15 @@ describe('configuration', () => {
   it('reports every mistake with its key and what is expected', () => {
     const problems = problemsOf(() =>
       loadConfig({
-        env: { ...SECRET, GATEWAY_PORT: 'eighty', GATEWAY_IDLE_TIMEOUT: 'a while', GATEWAY_RUNTIME: 'kubernetes', GATEWAY_ADMIN_WORKSPACE_ACCESS: 'maybe', GATEWAY_PUBLIC_URL: 'lms.example.edu', GATEWAY_WORKERS: '0' },
+        env: {
+          ...SECRET,
+          GATEWAY_PORT: 'eighty',
+          GATEWAY_IDLE_TIMEOUT: 'a while',
+          GATEWAY_RUNTIME: 'kubernetes',
+          GATEWAY_ADMIN_WORKSPACE_ACCESS: 'maybe',
+          GATEWAY_PUBLIC_URL: 'lms.example.edu',
+          GATEWAY_WORKERS: '0',
+        },
         file: { memory_limit: 'lots', unknown_key: 1 },
         fileName: 'gateway.yaml',
       }),
@@ -90,7 +100,10 @@ describe('configuration', () => {
     expect(problemsOf(() => loadConfig({ env: { ...SECRET, GATEWAY_JWT_ALGORITHMS: 'HS256,RS256' } }))[0]).toMatch(/cannot be mixed/);
     expect(problemsOf(() => loadConfig({ env: { GATEWAY_JWKS_URL: 'https://lms/jwks' } }))[0]).toMatch(/asymmetric algorithms/);
     expect(problemsOf(() => loadConfig({ env: { ...SECRET, GATEWAY_JWT_ALGORITHMS: 'none' } }))[0]).toMatch(/GATEWAY_JWT_ALGORITHMS/);
-    expect(loadConfig({ env: { GATEWAY_JWKS_URL: 'https://lms.example/jwks', GATEWAY_JWT_ALGORITHMS: 'RS256,ES256' } }).jwt_key).toEqual({ kind: 'jwks', url: 'https://lms.example/jwks' });
+    expect(loadConfig({ env: { GATEWAY_JWKS_URL: 'https://lms.example/jwks', GATEWAY_JWT_ALGORITHMS: 'RS256,ES256' } }).jwt_key).toEqual({
+      kind: 'jwks',
+      url: 'https://lms.example/jwks',
+    });
   });
 
   it('reads the secret and the public key from files', () => {
@@ -99,7 +112,9 @@ describe('configuration', () => {
     writeFileSync(join(dir, 'key.pem'), '-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n');
     const fromFile = loadConfig({ env: { GATEWAY_JWT_SECRET_FILE: join(dir, 'secret') } });
     expect(new TextDecoder().decode((fromFile.jwt_key as { secret: Uint8Array }).secret)).toBe('file-secret-0123456789');
-    expect(problemsOf(() => loadConfig({ env: { GATEWAY_JWT_SECRET_FILE: join(dir, 'missing') } }))[0]).toMatch(/GATEWAY_JWT_SECRET_FILE: cannot read .*ENOENT/);
+    expect(problemsOf(() => loadConfig({ env: { GATEWAY_JWT_SECRET_FILE: join(dir, 'missing') } }))[0]).toMatch(
+      /GATEWAY_JWT_SECRET_FILE: cannot read .*ENOENT/,
+    );
     const pem = loadConfig({ env: { GATEWAY_JWT_PUBLIC_KEY: join(dir, 'key.pem'), GATEWAY_JWT_ALGORITHMS: 'RS256' } });
     expect(pem.jwt_key).toMatchObject({ kind: 'public_key', pem: expect.stringContaining('BEGIN PUBLIC KEY') });
   });
@@ -115,15 +130,36 @@ describe('configuration', () => {
 
   it('has limits on what a client can hold open, each with a sane default', () => {
     const c = loadConfig({ env: SECRET });
-    expect(c).toMatchObject({ headers_timeout: 20_000, body_timeout: 60_000, restore_timeout: 30 * 60_000, max_connections_per_client: 256, max_websockets_per_user: 64 });
-    const small = loadConfig({ env: { ...SECRET, GATEWAY_BODY_TIMEOUT: '250ms', GATEWAY_RESTORE_TIMEOUT: '2h', GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '0', GATEWAY_MAX_WEBSOCKETS_PER_USER: '8' } });
+    expect(c).toMatchObject({
+      headers_timeout: 20_000,
+      body_timeout: 60_000,
+      restore_timeout: 30 * 60_000,
+      max_connections_per_client: 256,
+      max_websockets_per_user: 64,
+    });
+    const small = loadConfig({
+      env: {
+        ...SECRET,
+        GATEWAY_BODY_TIMEOUT: '250ms',
+        GATEWAY_RESTORE_TIMEOUT: '2h',
+        GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '0',
+        GATEWAY_MAX_WEBSOCKETS_PER_USER: '8',
+      },
+    });
     expect(small).toMatchObject({ body_timeout: 250, restore_timeout: 7_200_000, max_connections_per_client: 0, max_websockets_per_user: 8 });
   });
 
   it('refuses limits that would switch a timeout off or make no sense', () => {
     const problems = problemsOf(() =>
       loadConfig({
-        env: { ...SECRET, GATEWAY_HEADERS_TIMEOUT: '0', GATEWAY_BODY_TIMEOUT: 'soon', GATEWAY_RESTORE_TIMEOUT: '30d', GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '-1', GATEWAY_MAX_WEBSOCKETS_PER_USER: 'many' },
+        env: {
+          ...SECRET,
+          GATEWAY_HEADERS_TIMEOUT: '0',
+          GATEWAY_BODY_TIMEOUT: 'soon',
+          GATEWAY_RESTORE_TIMEOUT: '30d',
+          GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '-1',
+          GATEWAY_MAX_WEBSOCKETS_PER_USER: 'many',
+        },
       }),
     );
     const text = problems.join('\n');
@@ -134,7 +170,8 @@ describe('configuration', () => {
     expect(text).toMatch(/GATEWAY_MAX_WEBSOCKETS_PER_USER/);
     expect(problems.length).toBe(5);
     const help = helpText();
-    for (const name of ['GATEWAY_BODY_TIMEOUT', 'GATEWAY_RESTORE_TIMEOUT', 'GATEWAY_MAX_CONNECTIONS_PER_CLIENT', 'GATEWAY_MAX_WEBSOCKETS_PER_USER']) expect(help).toContain(name);
+    for (const name of ['GATEWAY_BODY_TIMEOUT', 'GATEWAY_RESTORE_TIMEOUT', 'GATEWAY_MAX_CONNECTIONS_PER_CLIENT', 'GATEWAY_MAX_WEBSOCKETS_PER_USER'])
+      expect(help).toContain(name);
   });
 
   it('lists every setting with its default in --help', () => {

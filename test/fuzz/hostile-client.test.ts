@@ -18,7 +18,6 @@ import { SECRET, token } from '../support/gateway.js';
 import { GatewayUnderAttack, HONEST, HOSTILE } from '../support/gateway-under-attack.js';
 import { describeRequest, fillIn, hostileRequest, type HostileRequest, type TokenKind } from '../support/request-arbitraries.js';
 import { rawExchange } from '../support/exchange.js';
-import { fuzz } from '../support/fuzz-check.js';
 
 const CLIENT_TIMEOUT_MS = 1500;
 const NUM_RUNS = Number(process.env.FUZZ_RUNS ?? 80);
@@ -62,95 +61,100 @@ for (const workers of [1, 2]) {
       await attack.stop();
     }, 30_000);
 
-    /** One generated case against a live gateway; throws what went wrong. */
-    async function underAttack(run: (clientPorts: number[]) => Promise<string[]>, what: () => string): Promise<void> {
-      await attack.ensureHealthy();
-      const generation = attack.generation!;
-      const since = Date.now();
-      const clientPorts: number[] = [];
-      const problems = await run(clientPorts);
-      const held = await attack.clientConnectionsReleased(clientPorts, what);
-      if (held) problems.push(held);
-      await new Promise((r) => setTimeout(r, 50));
-      const problem = attack.check(since, generation);
-      if (problem) problems.unshift(problem);
-      attack.gateway.noteWorkspaces();
-      if (problems.length) throw new Error(problems.join('\n'));
-    }
-
-    const context = () => (attack.crashes.length ? `The gateway crashed ${attack.crashes.length} time(s) during the check; the first:\n${attack.crashes[0]}` : '');
-
     it(
       'lives through generated request heads and bodies; the other student is served right all along',
       async () => {
         const started = Date.now();
-        const crashesBefore = attack.crashes.length;
-        attack.startHonestTraffic();
-        const requests = fc.array(hostileRequest, { minLength: 1, maxLength: 3 });
         const describeAll = (rs: HostileRequest[]) => `${rs.length} concurrent connection(s):\n${rs.map((r) => `  ${describeRequest(r)}`).join('\n')}`;
-        await fuzz('hostile requests', requests, (rs) => underAttack((ports) => send(rs, ports), () => describeAll(rs)), { numRuns: NUM_RUNS, timeLimitMs: TIME_LIMIT_MS, describe: describeAll, context });
-        await attack.stopHonestTraffic();
-        await attack.judgeLingering(true);
-        expect(attack.leaks.splice(0)).toEqual([]);
-        expect(attack.crashes.slice(crashesBefore)).toEqual([]);
-        expect(attack.gateway.alive()).toBe(true);
-        expect(attack.traffic!.served).toBeGreaterThan(0);
-        expect(await attack.fdsBackToBaseline()).toBeUndefined();
+        await attack.livesThrough({
+          name: 'hostile requests',
+          cases: fc.array(hostileRequest, { minLength: 1, maxLength: 3 }),
+          play: send,
+          describe: describeAll,
+          numRuns: NUM_RUNS,
+          timeLimitMs: TIME_LIMIT_MS,
+        });
         console.info(`hostile requests, workers=${workers}: ${NUM_RUNS} runs in ${Date.now() - started} ms; ${attack.traffic!.served} honest answers checked`);
       },
       TEST_TIMEOUT_MS,
     );
 
-    it(
-      'lives through slow readers and slow writers; the other student is served right meanwhile',
-      async () => {
-        const started = Date.now();
-        await attack.ensureHealthy();
-        const generation = attack.generation!;
-        attack.startHonestTraffic();
-        const clientPorts: number[] = [];
-        const onPort = (p: number) => clientPorts.push(p);
-        const head = (method: string, path: string, jwt: string, extra = '') => `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nCookie: workspace_token=${jwt}\r\n${extra}\r\n`;
-        const HOLD_MS = 2500;
-        // Idle connections that never send a byte, held while the others run.
-        const idle = await Promise.all(
-          Array.from({ length: 20 }, () => new Promise<ReturnType<typeof connect>>((ok) => {
-            const s = connect(port, '127.0.0.1', () => ok(s));
-            s.on('error', () => {});
-            s.once('connect', () => onPort(s.localPort!));
-          })),
-        );
-        const outcomes = await Promise.all([
-          // Readers that never read a 1 MiB download (with a valid token), then hang up.
-          ...Array.from({ length: 4 }, () => rawExchange(port, [Buffer.from(head('GET', `/ws/${HONEST}/__bytes?size=1m`, attack.honestJwt))], { then: 'read', unread: true, timeoutMs: HOLD_MS, onPort })),
-          // Writers that dribble a head a byte at a time, and never finish it.
-          ...Array.from({ length: 4 }, () => rawExchange(port, [...Buffer.from(head('GET', `/ws/${HOSTILE}/__echo`, attack.hostileJwt))].map((b) => Buffer.from([b])), { gapMs: 25, timeoutMs: HOLD_MS, onPort })),
-          // Bodies that trickle in, authenticated and not.
-          ...[attack.hostileJwt, 'not-a-token'].map((jwt) =>
-            rawExchange(port, [Buffer.from(head('POST', `/ws/${HOSTILE}/__echo`, jwt, 'Content-Length: 100000\r\n')), ...Array.from({ length: 40 }, () => Buffer.from('0123456789'))], { gapMs: 50, timeoutMs: HOLD_MS, onPort }),
+    it('lives through slow readers and slow writers; the other student is served right meanwhile', async () => {
+      const started = Date.now();
+      await attack.ensureHealthy();
+      const generation = attack.generation!;
+      attack.startHonestTraffic();
+      const clientPorts: number[] = [];
+      const onPort = (p: number) => clientPorts.push(p);
+      const head = (method: string, path: string, jwt: string, extra = '') =>
+        `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nCookie: workspace_token=${jwt}\r\n${extra}\r\n`;
+      const HOLD_MS = 2500;
+      // Idle connections that never send a byte, held while the others run.
+      const idle = await Promise.all(
+        Array.from(
+          { length: 20 },
+          () =>
+            new Promise<ReturnType<typeof connect>>((ok) => {
+              const s = connect(port, '127.0.0.1', () => ok(s));
+              s.on('error', () => {});
+              s.once('connect', () => onPort(s.localPort!));
+            }),
+        ),
+      );
+      const outcomes = await Promise.all([
+        // Readers that never read a 1 MiB download (with a valid token), then hang up.
+        ...Array.from({ length: 4 }, () =>
+          rawExchange(port, [Buffer.from(head('GET', `/ws/${HONEST}/__bytes?size=1m`, attack.honestJwt))], {
+            then: 'read',
+            unread: true,
+            timeoutMs: HOLD_MS,
+            onPort,
+          }),
+        ),
+        // Writers that dribble a head a byte at a time, and never finish it.
+        ...Array.from({ length: 4 }, () =>
+          rawExchange(
+            port,
+            [...Buffer.from(head('GET', `/ws/${HOSTILE}/__echo`, attack.hostileJwt))].map((b) => Buffer.from([b])),
+            { gapMs: 25, timeoutMs: HOLD_MS, onPort },
           ),
-          // A client that half-closes in the middle of a body.
-          rawExchange(port, [Buffer.from(head('POST', `/ws/${HOSTILE}/__echo`, attack.hostileJwt, 'Content-Length: 100000\r\n') + 'partial')], { then: 'end', timeoutMs: HOLD_MS, onPort }),
-        ]);
-        for (const s of idle) s.destroy();
-        await attack.stopHonestTraffic();
-        const problems: string[] = [];
-        outcomes.forEach((o, i) => {
-          if (HONEST_MARKS.slice(0, 2).some((m) => o.received.includes(m)) && i >= 4) problems.push(`slow client ${i + 1} got ${HONEST}'s data`);
-          if (o.received.length > 0 && !/^HTTP\/1\.1 [1-5]\d\d /.test(o.received)) problems.push(`slow client ${i + 1} got no status line: ${JSON.stringify(o.received.slice(0, 100))}`);
-        });
-        await attack.clientConnectionsReleased(clientPorts, () => 'the slow clients');
-        await attack.judgeLingering(true);
-        problems.push(...attack.leaks);
-        const problem = attack.check(started, generation);
-        if (problem) problems.unshift(problem);
-        expect(problems).toEqual([]);
-        expect(attack.traffic!.served).toBeGreaterThan(0);
-        expect(await attack.fdsBackToBaseline()).toBeUndefined();
-        console.info(`slow clients, workers=${workers}: ${Date.now() - started} ms; ${attack.traffic!.served} honest answers checked`);
-      },
-      60_000,
-    );
+        ),
+        // Bodies that trickle in, authenticated and not.
+        ...[attack.hostileJwt, 'not-a-token'].map((jwt) =>
+          rawExchange(
+            port,
+            [
+              Buffer.from(head('POST', `/ws/${HOSTILE}/__echo`, jwt, 'Content-Length: 100000\r\n')),
+              ...Array.from({ length: 40 }, () => Buffer.from('0123456789')),
+            ],
+            { gapMs: 50, timeoutMs: HOLD_MS, onPort },
+          ),
+        ),
+        // A client that half-closes in the middle of a body.
+        rawExchange(port, [Buffer.from(head('POST', `/ws/${HOSTILE}/__echo`, attack.hostileJwt, 'Content-Length: 100000\r\n') + 'partial')], {
+          then: 'end',
+          timeoutMs: HOLD_MS,
+          onPort,
+        }),
+      ]);
+      for (const s of idle) s.destroy();
+      await attack.stopHonestTraffic();
+      const problems: string[] = [];
+      outcomes.forEach((o, i) => {
+        if (HONEST_MARKS.slice(0, 2).some((m) => o.received.includes(m)) && i >= 4) problems.push(`slow client ${i + 1} got ${HONEST}'s data`);
+        if (o.received.length > 0 && !/^HTTP\/1\.1 [1-5]\d\d /.test(o.received))
+          problems.push(`slow client ${i + 1} got no status line: ${JSON.stringify(o.received.slice(0, 100))}`);
+      });
+      await attack.clientConnectionsReleased(clientPorts, () => 'the slow clients');
+      await attack.judgeLingering(true);
+      problems.push(...attack.leaks);
+      const problem = attack.check(started, generation);
+      if (problem) problems.unshift(problem);
+      expect(problems).toEqual([]);
+      expect(attack.traffic!.served).toBeGreaterThan(0);
+      expect(await attack.fdsBackToBaseline()).toBeUndefined();
+      console.info(`slow clients, workers=${workers}: ${Date.now() - started} ms; ${attack.traffic!.served} honest answers checked`);
+    }, 60_000);
 
     /** Sends the run's connections at once; what the clients got that they may not. */
     async function send(requests: HostileRequest[], clientPorts: number[]): Promise<string[]> {
@@ -159,15 +163,23 @@ for (const workers of [1, 2]) {
           rawExchange(
             port,
             r.pieces.map((p) => fillIn(p, values)),
-            { gapMs: r.gapMs, then: r.then === 'unread' ? 'read' : r.then, unread: r.then === 'unread', timeoutMs: CLIENT_TIMEOUT_MS, onPort: (p) => clientPorts.push(p) },
+            {
+              gapMs: r.gapMs,
+              then: r.then === 'unread' ? 'read' : r.then,
+              unread: r.then === 'unread',
+              timeoutMs: CLIENT_TIMEOUT_MS,
+              onPort: (p) => clientPorts.push(p),
+            },
           ),
         ),
       );
       return outcomes.flatMap((o, i) => {
         const problems: string[] = [];
         const leaked = HONEST_MARKS.find((m) => o.received.includes(m));
-        if (leaked) problems.push(`connection ${i + 1} got ${HONEST}'s data (${JSON.stringify(leaked.slice(0, 30))}): ${JSON.stringify(o.received.slice(0, 300))}`);
-        if (o.received.length > 0 && !/^HTTP\/1\.1 [1-5]\d\d /.test(o.received)) problems.push(`connection ${i + 1} got no well-formed status line: ${JSON.stringify(o.received.slice(0, 120))}`);
+        if (leaked)
+          problems.push(`connection ${i + 1} got ${HONEST}'s data (${JSON.stringify(leaked.slice(0, 30))}): ${JSON.stringify(o.received.slice(0, 300))}`);
+        if (o.received.length > 0 && !/^HTTP\/1\.1 [1-5]\d\d /.test(o.received))
+          problems.push(`connection ${i + 1} got no well-formed status line: ${JSON.stringify(o.received.slice(0, 120))}`);
         return problems;
       });
     }

@@ -11,12 +11,12 @@
  */
 import { Agent } from 'node:http';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { pageLoad, scriptRequest } from '../support/gateway.js';
 import { GatewayUnderAttack, HONEST, HOSTILE } from '../support/gateway-under-attack.js';
-import { describeAnswer, hostileHttpAnswer, hostileUpgradeAnswer, planQuery, WEBSOCKET_KEY, type HostileAnswer } from '../support/answer-arbitraries.js';
+import { describeAnswer, hostileHttpAnswer, hostileUpgradeAnswer, WEBSOCKET_KEY, type HostileAnswer } from '../support/answer-arbitraries.js';
+import { rawAnswerPath } from '../support/hostile-answer.js';
 import { rawExchange, whateverAnswer } from '../support/exchange.js';
-import { fuzz } from '../support/fuzz-check.js';
 import { visit } from '../support/http.js';
 
 /** The gateway waits 2 s for a head (GATEWAY_PROXY_TIMEOUT); the attacker hangs up a little later. */
@@ -52,7 +52,12 @@ interface HttpRun {
 const httpRun: fc.Arbitrary<HttpRun> = fc.record({
   cases: fc.array(
     fc.record({
-      method: fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant<Method>('GET'), weight: 7 }, { arbitrary: fc.constant<Method>('HEAD'), weight: 2 }, { arbitrary: fc.constant<Method>('POST'), weight: 1 }),
+      method: fc.oneof(
+        { withCrossShrink: true },
+        { arbitrary: fc.constant<Method>('GET'), weight: 7 },
+        { arbitrary: fc.constant<Method>('HEAD'), weight: 2 },
+        { arbitrary: fc.constant<Method>('POST'), weight: 1 },
+      ),
       answer: hostileHttpAnswer,
       reader: fc.oneof(
         { withCrossShrink: true },
@@ -66,10 +71,14 @@ const httpRun: fc.Arbitrary<HttpRun> = fc.record({
   afterRespawn: fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(false), weight: 9 }, { arbitrary: fc.constant(true), weight: 1 }),
 });
 
-const describeHttpRun = (run: HttpRun) =>
-  `${run.afterRespawn ? '(workspace just respawned) ' : ''}${run.cases.length} concurrent request(s):\n${run.cases.map((c) => `  ${c.method} /ws/${HOSTILE}/__raw answered with ${describeAnswer(c.answer)}${describeReader(c.reader)}`).join('\n')}`;
+function describeHttpRun(run: HttpRun): string {
+  const respawned = run.afterRespawn ? '(workspace just respawned) ' : '';
+  const cases = run.cases.map((c) => `  ${c.method} /ws/${HOSTILE}/__raw answered with ${describeAnswer(c.answer)}${describeReader(c.reader)}`);
+  return `${respawned}${run.cases.length} concurrent request(s):\n${cases.join('\n')}`;
+}
 
-const describeReader = (r: Reader) => (r.kind === 'read' ? '' : r.kind === 'slow' ? '; the client pauses 500 ms after the first bytes' : `; the client hangs up after ${r.afterMs} ms`);
+const describeReader = (r: Reader) =>
+  r.kind === 'read' ? '' : r.kind === 'slow' ? '; the client pauses 500 ms after the first bytes' : `; the client hangs up after ${r.afterMs} ms`;
 
 type Hangup = 'reset' | 'end' | 'wait';
 
@@ -84,11 +93,18 @@ interface UpgradeCase {
 const upgradeCase: fc.Arbitrary<UpgradeCase> = fc.record({
   answer: hostileUpgradeAnswer,
   behind: fc.constantFrom('', '\x81\x82\x01\x02\x03\x04\x69\x6b', `GET /ws/${HOSTILE}/__echo HTTP/1.1\r\nHost: x\r\n\r\n`, 'garbage'),
-  hangup: fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant<Hangup>('reset'), weight: 5 }, { arbitrary: fc.constant<Hangup>('end'), weight: 3 }, { arbitrary: fc.constant<Hangup>('wait'), weight: 1 }),
+  hangup: fc.oneof(
+    { withCrossShrink: true },
+    { arbitrary: fc.constant<Hangup>('reset'), weight: 5 },
+    { arbitrary: fc.constant<Hangup>('end'), weight: 3 },
+    { arbitrary: fc.constant<Hangup>('wait'), weight: 1 },
+  ),
 });
 
-const describeUpgrade = (c: UpgradeCase) =>
-  `upgrade to /ws/${HOSTILE}/__raw answered with ${describeAnswer(c.answer)}; client sent ${JSON.stringify(c.behind)} behind its head, then ${c.hangup === 'wait' ? `waited ${CLIENT_TIMEOUT_MS} ms` : `${c.hangup === 'end' ? 'half-closed' : 'reset'} 200 ms after the answer`}`;
+function describeUpgrade(c: UpgradeCase): string {
+  const hangup = c.hangup === 'wait' ? `waited ${CLIENT_TIMEOUT_MS} ms` : `${c.hangup === 'end' ? 'half-closed' : 'reset'} 200 ms after the answer`;
+  return `upgrade to /ws/${HOSTILE}/__raw answered with ${describeAnswer(c.answer)}; client sent ${JSON.stringify(c.behind)} behind its head, then ${hangup}`;
+}
 
 /** What the attacker may get: a well-formed status line of 100-599 (or nothing), and nothing of the honest student's. */
 function wrongForAttacker(what: string, status: number | undefined, received: string): string | undefined {
@@ -110,43 +126,21 @@ for (const workers of [1, 2]) {
       await attack.stop();
     }, 30_000);
 
-    /**
-     * Runs one generated case against a live gateway; throws what went wrong.
-     * `run` notes the ports of the attacker's clients, all closed when it returns.
-     */
-    async function underAttack(run: (clientPorts: number[]) => Promise<string[]>, what: () => string): Promise<void> {
-      await attack.ensureHealthy();
-      const generation = attack.generation!;
-      const since = Date.now();
-      const clientPorts: number[] = [];
-      const problems = await run(clientPorts);
-      const held = await attack.clientConnectionsReleased(clientPorts, what);
-      if (held) problems.push(held);
-      // A crash takes a moment to show as an exit.
-      await new Promise((r) => setTimeout(r, 50));
-      const problem = attack.check(since, generation);
-      if (problem) problems.unshift(problem);
-      attack.gateway.noteWorkspaces();
-      if (problems.length) throw new Error(problems.join('\n'));
-    }
-
-    const context = () => (attack.crashes.length ? `The gateway crashed ${attack.crashes.length} time(s) during the check; the first:\n${attack.crashes[0]}` : '');
-
     it(
       'lives through generated HTTP answers; the other student is served right all along',
       async () => {
         const started = Date.now();
-        const crashesBefore = attack.crashes.length;
-        attack.startHonestTraffic();
-        await fuzz('hostile HTTP answers', httpRun, (run) => underAttack((ports) => playHttp(run, ports), () => describeHttpRun(run)), { numRuns: NUM_RUNS, timeLimitMs: TIME_LIMIT_MS, describe: describeHttpRun, context });
-        await attack.stopHonestTraffic();
-        await attack.judgeLingering(true);
-        expect(attack.leaks.splice(0)).toEqual([]);
-        expect(attack.crashes.slice(crashesBefore)).toEqual([]);
-        expect(attack.gateway.alive()).toBe(true);
-        expect(attack.traffic!.served).toBeGreaterThan(0);
-        expect(await attack.fdsBackToBaseline()).toBeUndefined();
-        console.info(`hostile HTTP answers, workers=${workers}: ${NUM_RUNS} runs in ${Date.now() - started} ms; ${attack.traffic!.served} honest answers checked`);
+        await attack.livesThrough({
+          name: 'hostile HTTP answers',
+          cases: httpRun,
+          play: playHttp,
+          describe: describeHttpRun,
+          numRuns: NUM_RUNS,
+          timeLimitMs: TIME_LIMIT_MS,
+        });
+        console.info(
+          `hostile HTTP answers, workers=${workers}: ${NUM_RUNS} runs in ${Date.now() - started} ms; ${attack.traffic!.served} honest answers checked`,
+        );
       },
       TEST_TIMEOUT_MS,
     );
@@ -155,18 +149,14 @@ for (const workers of [1, 2]) {
       'lives through generated answers to WebSocket upgrades',
       async () => {
         const started = Date.now();
-        const crashesBefore = attack.crashes.length;
-        const upgrades = fc.array(upgradeCase, { minLength: 1, maxLength: 3 });
-        const describeAll = (cases: UpgradeCase[]) => cases.map(describeUpgrade).join('\n');
-        attack.startHonestTraffic();
-        await fuzz('hostile upgrade answers', upgrades, (cases) => underAttack((ports) => playUpgrades(cases, ports), () => describeAll(cases)), { numRuns: UPGRADE_RUNS, timeLimitMs: TIME_LIMIT_MS, describe: describeAll, context });
-        await attack.stopHonestTraffic();
-        await attack.judgeLingering(true);
-        expect(attack.leaks.splice(0)).toEqual([]);
-        expect(attack.traffic!.served).toBeGreaterThan(0);
-        expect(attack.crashes.slice(crashesBefore)).toEqual([]);
-        expect(attack.gateway.alive()).toBe(true);
-        expect(await attack.fdsBackToBaseline()).toBeUndefined();
+        await attack.livesThrough({
+          name: 'hostile upgrade answers',
+          cases: fc.array(upgradeCase, { minLength: 1, maxLength: 3 }),
+          play: playUpgrades,
+          describe: (cases) => cases.map(describeUpgrade).join('\n'),
+          numRuns: UPGRADE_RUNS,
+          timeLimitMs: TIME_LIMIT_MS,
+        });
         console.info(`hostile upgrade answers, workers=${workers}: ${UPGRADE_RUNS} runs in ${Date.now() - started} ms`);
       },
       TEST_TIMEOUT_MS,
@@ -181,7 +171,7 @@ for (const workers of [1, 2]) {
         const headers = run.afterRespawn ? pageLoad(attack.hostileJwt) : scriptRequest(attack.hostileJwt);
         const answers = await Promise.all(
           run.cases.map((c) =>
-            whateverAnswer(attack.url, `/ws/${HOSTILE}/__raw?plan=${planQuery(c.answer)}`, {
+            whateverAnswer(attack.url, `/ws/${HOSTILE}${rawAnswerPath(c.answer)}`, {
               method: c.method,
               headers: c.method === 'POST' ? { ...headers, 'content-type': 'text/plain' } : headers,
               // Large enough to be still streaming when the answer comes.
@@ -204,7 +194,12 @@ for (const workers of [1, 2]) {
         } else if (run.cases.every((c) => c.answer.gapMs === 0)) {
           // Bytes left over from these answers must not become the answer to the next request.
           const n = Date.now();
-          const next = await whateverAnswer(attack.url, `/ws/${HOSTILE}/__echo?n=${n}`, { headers: scriptRequest(attack.hostileJwt), agent, timeoutMs: FOLLOW_UP_TIMEOUT_MS, onPort: (p) => clientPorts.push(p) });
+          const next = await whateverAnswer(attack.url, `/ws/${HOSTILE}/__echo?n=${n}`, {
+            headers: scriptRequest(attack.hostileJwt),
+            agent,
+            timeoutMs: FOLLOW_UP_TIMEOUT_MS,
+            onPort: (p) => clientPorts.push(p),
+          });
           problems.push(...followUpProblems(next, n));
         }
       } finally {
@@ -223,7 +218,9 @@ for (const workers of [1, 2]) {
       } catch {
         /* not the echo */
       }
-      return [`the next request of ${HOSTILE} (GET /__echo?n=${n}) got ${next.status ?? 'no answer'}${next.error ? ` (${next.error})` : ''} instead of its echo: ${JSON.stringify(text.slice(0, 200))}`];
+      return [
+        `the next request of ${HOSTILE} (GET /__echo?n=${n}) got ${next.status ?? 'no answer'}${next.error ? ` (${next.error})` : ''} instead of its echo: ${JSON.stringify(text.slice(0, 200))}`,
+      ];
     }
 
     async function playUpgrades(cases: UpgradeCase[], clientPorts: number[]): Promise<string[]> {
@@ -231,7 +228,7 @@ for (const workers of [1, 2]) {
       const outcomes = await Promise.all(
         cases.map((c) => {
           const head = [
-            `GET /ws/${HOSTILE}/__raw?plan=${planQuery(c.answer)} HTTP/1.1`,
+            `GET /ws/${HOSTILE}${rawAnswerPath(c.answer)} HTTP/1.1`,
             `Host: 127.0.0.1:${port}`,
             'Connection: Upgrade',
             'Upgrade: websocket',
@@ -252,7 +249,8 @@ for (const workers of [1, 2]) {
         // The gateway passes a workspace's answer head on only if it is one: HTTP/1.x and a status of 100-599.
         const line = /^HTTP\/1\.[01] (\d{3})[ \r\n]/.exec(o.received);
         const problems: string[] = [];
-        if (o.received.length > 0 && !line) problems.push(`upgrade ${i + 1}: the client got no HTTP/1.x status line but ${JSON.stringify(o.received.slice(0, 120))}`);
+        if (o.received.length > 0 && !line)
+          problems.push(`upgrade ${i + 1}: the client got no HTTP/1.x status line but ${JSON.stringify(o.received.slice(0, 120))}`);
         const wrong = wrongForAttacker(`upgrade ${i + 1}`, line ? Number(line[1]) : undefined, o.received);
         if (wrong) problems.push(wrong);
         return problems;

@@ -30,7 +30,10 @@ describe('limits on what a client can hold open, in a cluster', () => {
   });
 
   /** Sends `head` (and goes on sending a byte every 20 ms with `dribble`); resolves with what came back and when it closed. */
-  function rawExchange(head: string, { dribble = false, keepOpen = false } = {}): { socket: Socket; received: () => string; done: Promise<{ text: string; answeredAfterMs: number; closedAfterMs: number }> } {
+  function rawExchange(
+    head: string,
+    { dribble = false, keepOpen = false } = {},
+  ): { socket: Socket; received: () => string; done: Promise<{ text: string; answeredAfterMs: number; closedAfterMs: number }> } {
     const started = Date.now();
     const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: dribble });
     let text = '';
@@ -53,12 +56,16 @@ describe('limits on what a client can hold open, in a cluster', () => {
   }
 
   it('answers an unauthenticated body 401 and closes while the client keeps sending, and cuts a stalled authenticated one (408)', async () => {
-    const unauthenticated = rawExchange('POST /ws/alice/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\nContent-Length: 100000000\r\n\r\n', { dribble: true });
+    const unauthenticated = rawExchange('POST /ws/alice/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\nContent-Length: 100000000\r\n\r\n', {
+      dribble: true,
+    });
     const alice = await token('alice');
     expect((await visit(`${gateway.url}/ws/alice/`, { headers: pageLoad(alice) })).status).toBe(200);
     // The workers learn of the running workspace within 100 ms; then they forward to it themselves.
     await new Promise((r) => setTimeout(r, 300));
-    const stalled = rawExchange(`POST /ws/alice/__echo HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: workspace_token=${alice}\r\nAccept: application/json\r\nContent-Length: 1000\r\n\r\nabc`);
+    const stalled = rawExchange(
+      `POST /ws/alice/__echo HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: workspace_token=${alice}\r\nAccept: application/json\r\nContent-Length: 1000\r\n\r\nabc`,
+    );
 
     const first = await unauthenticated.done;
     expect(first.text).toMatch(/^HTTP\/1\.1 401 /);
@@ -71,7 +78,9 @@ describe('limits on what a client can hold open, in a cluster', () => {
   });
 
   it('caps connections per client address in each worker', async () => {
-    const attempts = Array.from({ length: MAX_CONNECTIONS * WORKERS + 1 }, () => rawExchange('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', { keepOpen: true }));
+    const attempts = Array.from({ length: MAX_CONNECTIONS * WORKERS + 1 }, () =>
+      rawExchange('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', { keepOpen: true }),
+    );
     // Answered ones stay open (keep-alive) and keep their place; refused ones are closed by the gateway.
     await new Promise((r) => setTimeout(r, 1500));
     const texts = attempts.map((a) => a.received());
@@ -87,11 +96,16 @@ describe('limits on what a client can hold open, in a cluster', () => {
 
   it('caps WebSockets per user in each process, and another user still opens one', async () => {
     const [carol, dave] = await Promise.all([token('carol'), token('dave')]);
-    for (const [user, jwt] of [['carol', carol], ['dave', dave]] as const) expect((await visit(`${gateway.url}/ws/${user}/`, { headers: pageLoad(jwt) })).status).toBe(200);
+    for (const [user, jwt] of [
+      ['carol', carol],
+      ['dave', dave],
+    ] as const)
+      expect((await visit(`${gateway.url}/ws/${user}/`, { headers: pageLoad(jwt) })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 300));
     const results: WsResult[] = [];
     // One at a time, each its own connection: the cluster spreads them over the workers.
-    for (let i = 0; i < 10; i++) results.push(await openWebSocket(`${gateway.url.replace('http', 'ws')}/ws/carol/socket`, { cookie: `workspace_token=${carol}` }));
+    for (let i = 0; i < 10; i++)
+      results.push(await openWebSocket(`${gateway.url.replace('http', 'ws')}/ws/carol/socket`, { cookie: `workspace_token=${carol}` }));
     const open = results.filter((r) => r.socket).length;
     const refused = results.filter((r) => r.status === 429);
     // Each worker (and the leader, for any it forwarded) allows MAX_WEBSOCKETS.

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { FakeRuntime } from '../support/fake-runtime.js';
 import { gatewayInFrontOf, openWebSocket, token, type TestGateway } from '../support/gateway.js';
@@ -63,15 +63,6 @@ function dribble(client: RawClient, everyMs: number): void {
 const statusOf = (text: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
 const bodyOf = (text: string) => text.slice(text.indexOf('\r\n\r\n') + 4);
 const headersOf = (text: string) => text.slice(0, text.indexOf('\r\n\r\n')).toLowerCase();
-
-/** Polls until `check` holds (the server sees a close a moment after the client). */
-async function eventually(check: () => boolean, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('limits on what a client can hold open', () => {
   let backend: Server;
@@ -160,7 +151,9 @@ describe('limits on what a client can hold open', () => {
 
     it('is not read for any other early answer either (413 of an API call)', async () => {
       const client = rawClient(port, { hostile: true });
-      client.socket.write(`POST /api/workspaces/me/start HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: workspace_token=${alice}\r\nAccept: application/json\r\nContent-Length: 100000000\r\n\r\n`);
+      client.socket.write(
+        `POST /api/workspaces/me/start HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: workspace_token=${alice}\r\nAccept: application/json\r\nContent-Length: 100000000\r\n\r\n`,
+      );
       dribble(client, 20);
       const closedAt = await client.closed;
       expect(statusOf(client.received())).toBe(413);
@@ -178,8 +171,12 @@ describe('limits on what a client can hold open', () => {
     it('closes an authenticated body that stops (408), while other users are served', async () => {
       const before = seen.length;
       const client = rawClient(port);
-      client.socket.write(`POST /ws/alice/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: workspace_token=${alice}\r\nAccept: application/json\r\nContent-Length: 1000\r\n\r\n${'a'.repeat(10)}`);
-      const others = await Promise.all([1, 2, 3].map(() => call(`${gw.url}/ws/bob/ok`, { headers: { cookie: `workspace_token=${bob}`, accept: 'application/json' } })));
+      client.socket.write(
+        `POST /ws/alice/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: workspace_token=${alice}\r\nAccept: application/json\r\nContent-Length: 1000\r\n\r\n${'a'.repeat(10)}`,
+      );
+      const others = await Promise.all(
+        [1, 2, 3].map(() => call(`${gw.url}/ws/bob/ok`, { headers: { cookie: `workspace_token=${bob}`, accept: 'application/json' } })),
+      );
       expect(others.map((r) => r.status)).toEqual([200, 200, 200]);
 
       const closedAt = await client.closed;
@@ -195,7 +192,9 @@ describe('limits on what a client can hold open', () => {
     it('lets a slow body through as long as it keeps coming, longer in all than the timeout', async () => {
       const client = rawClient(port);
       const body = 'abcdefgh';
-      client.socket.write(`POST /ws/alice/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: workspace_token=${alice}\r\nAccept: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+      client.socket.write(
+        `POST /ws/alice/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: workspace_token=${alice}\r\nAccept: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+      );
       for (const byte of body) {
         await new Promise((r) => setTimeout(r, 300));
         client.socket.write(byte);
@@ -209,7 +208,11 @@ describe('limits on what a client can hold open', () => {
   describe('the restore timeout', () => {
     let gw: TestGateway;
     let port: number;
-    beforeAll(async () => ({ gw, port } = await gateway({ GATEWAY_RESTORE_TIMEOUT: '1s', GATEWAY_BODY_TIMEOUT: '5s' })));
+    beforeAll(async () => {
+      ({ gw, port } = await gateway({ GATEWAY_RESTORE_TIMEOUT: '1s', GATEWAY_BODY_TIMEOUT: '5s' }));
+      // A restore needs a runtime that keeps files.
+      (gw.app.runtime as FakeRuntime).keepFiles();
+    });
     afterAll(() => gw.close());
 
     it('ends a restore that takes longer in all (408), however steadily its body comes', async () => {
@@ -217,7 +220,9 @@ describe('limits on what a client can hold open', () => {
       // A valid start of a tar.gz: nothing fails before the deadline does.
       const archive = gzipSync(Buffer.alloc(1 << 20));
       const client = rawClient(port);
-      client.socket.write(`PUT /api/workspaces/alice/backup HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: workspace_token=${admin}\r\nAccept: application/json\r\nContent-Type: application/gzip\r\nContent-Length: ${archive.length}\r\n\r\n`);
+      client.socket.write(
+        `PUT /api/workspaces/alice/backup HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: workspace_token=${admin}\r\nAccept: application/json\r\nContent-Type: application/gzip\r\nContent-Length: ${archive.length}\r\n\r\n`,
+      );
       let sent = 0;
       const steady = setInterval(() => client.socket.writable && client.socket.write(archive.subarray(sent, (sent += 16))), 100);
       await client.closed;
@@ -248,7 +253,7 @@ describe('limits on what a client can hold open', () => {
 
       // The three held connections still work.
       held[0]!.socket.write(`GET /ws/alice/held HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: workspace_token=${alice}\r\nAccept: application/json\r\n\r\n`);
-      await eventually(() => held[0]!.received().includes('bodyLength'));
+      await vi.waitFor(() => expect(held[0]!.received()).toContain('bodyLength'), { timeout: 3000, interval: 20 });
       expect(statusOf(held[0]!.received())).toBe(200);
 
       // Another address is not affected.
@@ -286,7 +291,10 @@ describe('limits on what a client can hold open', () => {
     afterAll(() => gw.close());
 
     it('refuses the one beyond it with 429 before the workspace sees it; another user still opens one', async () => {
-      const open = [await openWebSocket(`${gw.wsUrl}/ws/alice/alice-1`, { cookie: `workspace_token=${alice}` }), await openWebSocket(`${gw.wsUrl}/ws/alice/alice-2`, { cookie: `workspace_token=${alice}` })];
+      const open = [
+        await openWebSocket(`${gw.wsUrl}/ws/alice/alice-1`, { cookie: `workspace_token=${alice}` }),
+        await openWebSocket(`${gw.wsUrl}/ws/alice/alice-2`, { cookie: `workspace_token=${alice}` }),
+      ];
       expect(open.every((r) => r.socket)).toBe(true);
 
       const refused = await openWebSocket(`${gw.wsUrl}/ws/alice/alice-3`, { cookie: `workspace_token=${alice}` });
@@ -300,7 +308,8 @@ describe('limits on what a client can hold open', () => {
 
       // One closed: room for one more.
       open[0]!.socket!.close();
-      await eventually(() => open[0]!.socket!.readyState === open[0]!.socket!.CLOSED);
+      // The server sees a close a moment after the client.
+      await vi.waitFor(() => expect(open[0]!.socket!.readyState).toBe(open[0]!.socket!.CLOSED), { timeout: 3000, interval: 20 });
       let reopened = await openWebSocket(`${gw.wsUrl}/ws/alice/alice-4`, { cookie: `workspace_token=${alice}` });
       for (let i = 0; i < 20 && reopened.status === 429; i++) {
         await new Promise((r) => setTimeout(r, 50));

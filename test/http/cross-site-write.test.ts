@@ -82,7 +82,7 @@ describe('state-changing requests into a workspace from another site', () => {
   it.each([
     ['same-origin', 'the gateway itself', () => gw.url],
     ['none', 'typed or bookmarked', () => undefined],
-    [undefined, 'the gateway\'s own Origin (a browser without Sec-Fetch-*)', () => gw.url],
+    [undefined, "the gateway's own Origin (a browser without Sec-Fetch-*)", () => gw.url],
     ['same-site', 'an allowed origin (the LMS)', () => LMS],
     [undefined, 'not a browser (neither header)', () => undefined],
   ])('POST with Sec-Fetch-Site %s, from %s → forwarded with its body', async (site, _from, origin) => {
@@ -119,7 +119,7 @@ describe('state-changing requests from another site, in a cluster', () => {
     await gateway?.stop();
   });
 
-  it('refuses them on the workers\' hot path and the leader\'s, and writes from the gateway itself still arrive', async () => {
+  it("refuses them on the workers' hot path and the leader's, and writes from the gateway itself still arrive", async () => {
     const alice = await token('alice');
     expect((await visit(`${gateway.url}/ws/alice/`, { headers: pageLoad(alice) })).status).toBe(200);
     // The workers learn of the workspace within 100 ms; then they serve it themselves.

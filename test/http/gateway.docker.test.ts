@@ -6,7 +6,7 @@ import Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { DockerRuntime } from '../../src/runtimes/docker.js';
+import { DockerRuntime } from '../../src/runtimes/docker/docker-runtime.js';
 import { cleanupInstance, demoImage, ENGINE_SOCKET, requireEngine, uniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
 import { gatewayContract } from '../support/gateway-contract.js';
@@ -124,7 +124,12 @@ describe('gateway on the real engine', () => {
     await door.open();
     const scoped = uniqueInstance('gateway-engine-door');
     const config = loadConfig({ env: { GATEWAY_JWT_SECRET: 'x'.repeat(32), ...dockerEnv(scoped, image) } });
-    const runtime = new DockerRuntime({ config, docker: new Docker({ socketPath: door.path }), logger: pino({ level: 'silent' }), requestTimeoutMs: 3000 });
+    const runtime = new DockerRuntime({
+      settings: config,
+      docker: new Docker({ socketPath: door.path }),
+      logger: pino({ level: 'silent' }),
+      requestTimeoutMs: 3000,
+    });
     const doorGw = await startGateway({ ...dockerEnv(scoped, image), GATEWAY_JWT_SECRET: 'x'.repeat(32) }, runtime);
     const jwt = await token('frank', { secret: 'x'.repeat(32) });
     try {

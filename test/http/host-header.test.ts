@@ -73,8 +73,11 @@ describe('a Host the gateway cannot build URLs from', () => {
     await othersStillServed(gw.url);
   });
 
-  it.each(BAD_HOSTS)('a trusted proxy\'s X-Forwarded-Host: %s → 400 bad_host, and the gateway goes on', async (host) => {
-    const res = await rawRequest(proxiedPort, head(['GET /ws/alice/ HTTP/1.1', 'Host: gw.example.edu', `X-Forwarded-Host: ${host}`, 'Accept: application/json']));
+  it.each(BAD_HOSTS)("a trusted proxy's X-Forwarded-Host: %s → 400 bad_host, and the gateway goes on", async (host) => {
+    const res = await rawRequest(
+      proxiedPort,
+      head(['GET /ws/alice/ HTTP/1.1', 'Host: gw.example.edu', `X-Forwarded-Host: ${host}`, 'Accept: application/json']),
+    );
     expect(res.status).toBe(400);
     expect(res.text).toContain('"error":"bad_host"');
     await othersStillServed(behindProxy.url);
@@ -86,7 +89,15 @@ describe('a Host the gateway cannot build URLs from', () => {
     expect(owner.status).toBe(400);
     const upgrade = await rawRequest(
       port,
-      head(['GET /ws/alice/ws HTTP/1.1', 'Host: a b', `Cookie: workspace_token=${alice}`, 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']),
+      head([
+        'GET /ws/alice/ws HTTP/1.1',
+        'Host: a b',
+        `Cookie: workspace_token=${alice}`,
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        'Sec-WebSocket-Version: 13',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      ]),
     );
     expect(upgrade.status).toBe(400);
     expect(upgrade.text).toContain('bad_host');
@@ -96,7 +107,10 @@ describe('a Host the gateway cannot build URLs from', () => {
 
   it('refuses two Host headers (Node keeps only the first; a proxy in front may have read the other)', async () => {
     const before = seen.length;
-    const res = await rawRequest(port, head(['GET /ws/alice/x HTTP/1.1', 'Host: gw.example.edu', 'Host: evil.example', `Cookie: workspace_token=${alice}`, 'Accept: application/json']));
+    const res = await rawRequest(
+      port,
+      head(['GET /ws/alice/x HTTP/1.1', 'Host: gw.example.edu', 'Host: evil.example', `Cookie: workspace_token=${alice}`, 'Accept: application/json']),
+    );
     expect(res.status).toBe(400);
     expect(res.text).toContain('bad_host');
     expect(seen.length).toBe(before);
@@ -118,7 +132,13 @@ describe('a Host the gateway cannot build URLs from', () => {
     const hostLike = fc.oneof(
       fc.string(),
       fc.array(hostChar, { maxLength: 24 }).map((chars) => chars.join('')),
-      fc.tuple(fc.constantFrom('', 'xn--', 'a.', '[::', '1.2.3.'), fc.stringMatching(/^[a-z0-9.:-]{0,12}$/), fc.constantFrom('', ':', ':0', ':80', ':65535', ':65536', ']')).map((p) => p.join('')),
+      fc
+        .tuple(
+          fc.constantFrom('', 'xn--', 'a.', '[::', '1.2.3.'),
+          fc.stringMatching(/^[a-z0-9.:-]{0,12}$/),
+          fc.constantFrom('', ':', ':0', ':80', ':65535', ':65536', ']'),
+        )
+        .map((p) => p.join('')),
     );
     fc.assert(
       fc.property(hostLike, (host) => {

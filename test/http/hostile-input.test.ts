@@ -59,22 +59,58 @@ describe('hostile input', () => {
   it.each([
     ['header block too large', 431, () => head(['GET /ws/alice/ HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, `X-Big: ${'a'.repeat(20_000)}`])],
     ['request target too long', 414, () => head([`GET /ws/alice/${'a'.repeat(9000)} HTTP/1.1`, 'Host: gw', `Cookie: ${cookie()}`])],
-    ['Content-Length and Transfer-Encoding together', 400, () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Content-Length: 5', 'Transfer-Encoding: chunked'], '0\r\n\r\n')],
-    ['duplicated Transfer-Encoding', 400, () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Transfer-Encoding: chunked', 'Transfer-Encoding: chunked'], '0\r\n\r\n')],
-    ['obfuscated Transfer-Encoding', 400, () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Transfer-Encoding: xchunked'], '0\r\n\r\n')],
+    [
+      'Content-Length and Transfer-Encoding together',
+      400,
+      () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Content-Length: 5', 'Transfer-Encoding: chunked'], '0\r\n\r\n'),
+    ],
+    [
+      'duplicated Transfer-Encoding',
+      400,
+      () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Transfer-Encoding: chunked', 'Transfer-Encoding: chunked'], '0\r\n\r\n'),
+    ],
+    [
+      'obfuscated Transfer-Encoding',
+      400,
+      () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Transfer-Encoding: xchunked'], '0\r\n\r\n'),
+    ],
     ['space before the colon', 400, () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Transfer-Encoding : chunked'], '0\r\n\r\n')],
-    ['chunked then identity', 400, () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Transfer-Encoding: chunked, identity'], '0\r\n\r\n')],
-    ['invalid chunk size', 400, () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Transfer-Encoding: chunked'], 'zz\r\nabc\r\n0\r\n\r\n')],
-    ['two different Content-Lengths', 400, () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Content-Length: 3', 'Content-Length: 4'], 'abcd')],
+    [
+      'chunked then identity',
+      400,
+      () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Transfer-Encoding: chunked, identity'], '0\r\n\r\n'),
+    ],
+    [
+      'invalid chunk size',
+      400,
+      () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Transfer-Encoding: chunked'], 'zz\r\nabc\r\n0\r\n\r\n'),
+    ],
+    [
+      'two different Content-Lengths',
+      400,
+      () => head(['POST /ws/alice/x HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Content-Length: 3', 'Content-Length: 4'], 'abcd'),
+    ],
     ['bare LF line endings', 400, () => 'GET /ws/alice/ HTTP/1.1\nHost: gw\n\n'],
     ['absolute-form target to another user', 400, () => head(['GET http://gw/ws/bob/ HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`])],
     ['encoded slash into another user', 400, () => head(['GET /ws/alice%2F..%2Fbob/ HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`])],
     ['dot segments into another user', 400, () => head(['GET /ws/alice/../bob/ HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`])],
-    ['another user\'s workspace', 403, () => head(['GET /ws/bob/ HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Accept: application/json'])],
-    ['another user\'s code-server port proxy', 403, () => head(['GET /ws/bob/proxy/3000/ HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Accept: application/json'])],
+    ["another user's workspace", 403, () => head(['GET /ws/bob/ HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Accept: application/json'])],
+    [
+      "another user's code-server port proxy",
+      403,
+      () => head(['GET /ws/bob/proxy/3000/ HTTP/1.1', 'Host: gw', `Cookie: ${cookie()}`, 'Accept: application/json']),
+    ],
     ['garbage cookie header', 401, () => head(['GET /ws/alice/ HTTP/1.1', 'Host: gw', 'Cookie: =;;%;workspace_token', 'Accept: application/json'])],
-    ['a forged identity header without a token', 401, () => head(['GET /ws/alice/ HTTP/1.1', 'Host: gw', 'X-Workspace-User: alice', 'X-Forwarded-User: alice', 'Accept: application/json'])],
-    ['Basic auth instead of a token', 401, () => head(['GET /ws/alice/ HTTP/1.1', 'Host: gw', 'Authorization: Basic YWxpY2U6cGFzcw==', 'Accept: application/json'])],
+    [
+      'a forged identity header without a token',
+      401,
+      () => head(['GET /ws/alice/ HTTP/1.1', 'Host: gw', 'X-Workspace-User: alice', 'X-Forwarded-User: alice', 'Accept: application/json']),
+    ],
+    [
+      'Basic auth instead of a token',
+      401,
+      () => head(['GET /ws/alice/ HTTP/1.1', 'Host: gw', 'Authorization: Basic YWxpY2U6cGFzcw==', 'Accept: application/json']),
+    ],
   ])('%s → %i, nothing forwarded', async (_name, status, bytes) => {
     await untouched(async () => {
       const res = await rawRequest(port, bytes());
@@ -104,7 +140,14 @@ describe('hostile input', () => {
 
   it('replaces forwarding headers from an untrusted peer', async () => {
     const res = await call(`${gw.url}/ws/alice/x`, {
-      headers: scriptRequest(alice, { 'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', forwarded: 'for=10.0.0.1', 'x-real-ip': '10.0.0.1', 'x-remote-user': 'bob' }),
+      headers: scriptRequest(alice, {
+        'x-forwarded-for': '10.0.0.1',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'evil.example',
+        forwarded: 'for=10.0.0.1',
+        'x-real-ip': '10.0.0.1',
+        'x-remote-user': 'bob',
+      }),
     });
     const { headers } = await res.json();
     expect(headers['x-forwarded-for']).toBe('127.0.0.1');
@@ -146,7 +189,10 @@ describe('hostile input', () => {
   it('sets Secure cookies when the public URL is https', async () => {
     const https = await startGateway({ GATEWAY_PUBLIC_URL: 'https://lms.example.edu' }, runtime);
     try {
-      const res = await call(`${https.url}/api/users/workspace/create/`, { method: 'POST', headers: { authorization: `Bearer ${alice}`, accept: 'application/json' } });
+      const res = await call(`${https.url}/api/users/workspace/create/`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${alice}`, accept: 'application/json' },
+      });
       const cookie = res.headers.get('set-cookie')!;
       expect(cookie).toMatch(/HttpOnly/);
       expect(cookie).toMatch(/SameSite=Lax/);
@@ -171,12 +217,16 @@ describe('hostile input', () => {
 
   it('refuses large API bodies with 413', async () => {
     await untouched(async () => {
-      const res = await call(`${gw.url}/api/workspaces/alice/start`, { method: 'POST', headers: { authorization: `Bearer ${alice}`, accept: 'application/json', 'content-type': 'application/json' }, body: 'x'.repeat(5000) });
+      const res = await call(`${gw.url}/api/workspaces/alice/start`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${alice}`, accept: 'application/json', 'content-type': 'application/json' },
+        body: 'x'.repeat(5000),
+      });
       expect(res.status).toBe(413);
     });
   });
 
-  it('sends security headers on its own pages but leaves the workspace\'s answers alone', async () => {
+  it("sends security headers on its own pages but leaves the workspace's answers alone", async () => {
     const page = await call(`${gw.url}/ws/bob/`, { headers: pageLoad(alice) });
     expect(page.status).toBe(403);
     expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
@@ -193,7 +243,7 @@ describe('hostile input', () => {
       ['a foreign Origin', 403, () => ({ path: '/ws/alice/s', headers: { cookie: cookie(), origin: 'https://evil.example' } })],
       ['a null Origin', 403, () => ({ path: '/ws/alice/s', headers: { cookie: cookie(), origin: 'null' } })],
       ['no token', 401, () => ({ path: '/ws/alice/s', headers: {} })],
-      ['another user\'s workspace', 403, () => ({ path: '/ws/bob/s', headers: { cookie: cookie() } })],
+      ["another user's workspace", 403, () => ({ path: '/ws/bob/s', headers: { cookie: cookie() } })],
       ['a malformed path', 400, () => ({ path: '/ws/alice%252F/s', headers: { cookie: cookie() } })],
       ['outside a workspace', 404, () => ({ path: '/api/workspaces', headers: { cookie: cookie() } })],
     ])('%s → %i before any byte reaches the workspace', async (_name, status, request) => {

@@ -32,14 +32,15 @@ describe('encoded paths through the gateway', () => {
     backend?.close();
   });
 
-  const get = (target: string) => rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: gw\r\nCookie: ${cookie}\r\nAccept: application/json\r\nConnection: close\r\n\r\n`);
+  const get = (target: string) =>
+    rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: gw\r\nCookie: ${cookie}\r\nAccept: application/json\r\nConnection: close\r\n\r\n`);
 
   it.each([
     ['/ws/alice/static/a%2Fb', '/static/a%2Fb'],
     ['/ws/alice/x/a%252Fb', '/x/a%252Fb'],
     ['/ws/alice/x\\y', '/x\\y'],
     ['/ws/alice/x%5Cy?q=%2F', '/x%5Cy?q=%2F'],
-  ])('%s reaches alice\'s own workspace as %s', async (target, upstream) => {
+  ])("%s reaches alice's own workspace as %s", async (target, upstream) => {
     const res = await get(target);
     expect(res.status).toBe(200);
     expect(seen.at(-1)).toBe(upstream);

@@ -64,7 +64,7 @@ describe('route', () => {
     ['/ws/alice/%2e%2e.txt', '/%2e%2e.txt'],
     ['/ws/alice/..a/b...', '/..a/b...'],
     ['/ws/alice/a%252e%252e/b', '/a%252e%252e/b'],
-  ])('passes %s to the owner\'s workspace as %s', (path, rest) => {
+  ])("passes %s to the owner's workspace as %s", (path, rest) => {
     expect(route(path)).toEqual({ kind: 'workspace', user: 'alice', rest, query: '' });
   });
 

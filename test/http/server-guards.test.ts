@@ -55,7 +55,10 @@ describe('the HTTP server guards its listeners', () => {
   });
 
   it('refuses an upgrade whose listener threw, and keeps serving', async () => {
-    const res = await rawRequest(port, 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    const res = await rawRequest(
+      port,
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
     expect(res.status).toBe(500);
     expect(logged.some((l) => l.err?.message === 'a bug in an upgrade listener')).toBe(true);
     expect((await call(`${url}/fine`)).status).toBe(200);

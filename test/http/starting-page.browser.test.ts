@@ -46,7 +46,13 @@ describe('starting page in a real browser', () => {
     const shot1 = await screenshot(page, 'starting-1-progress');
     // The status line follows the engine: record what it says until the page moves on.
     const watcher = setInterval(() => {
-      page.locator('#status').textContent({ timeout: 100 }).then((t) => t && !phases.includes(t) && phases.push(t), () => {});
+      page
+        .locator('#status')
+        .textContent({ timeout: 100 })
+        .then(
+          (t) => t && !phases.includes(t) && phases.push(t),
+          () => {},
+        );
     }, 100);
     await page.locator('#workspace').waitFor({ timeout: 30_000 });
     clearInterval(watcher);

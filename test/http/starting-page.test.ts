@@ -80,17 +80,17 @@ describe('starting page and capacity', () => {
     const jwts = await Promise.all(users.map((u) => token(u)));
     const order: string[] = [];
     const start = runtime.start.bind(runtime);
-    runtime.start = async (user, onProgress) => {
+    runtime.start = async (user, options) => {
       order.push(user);
-      return start(user, onProgress);
+      return start(user, options);
     };
     // Spawned in the order the gateway received the page loads (which the network may shuffle).
     const arrived: string[] = [];
     const manager = gw.app.manager;
-    const ensure = manager.ensure.bind(manager);
-    manager.ensure = (user, options) => {
+    const wake = manager.wake.bind(manager);
+    manager.wake = (user) => {
       if (!arrived.includes(user)) arrived.push(user);
-      return ensure(user, options);
+      return wake(user);
     };
     const first = await Promise.all(users.map((u, i) => visit(`${gw!.url}/ws/${u}/`, { headers: pageLoad(jwts[i]!) })));
     expect(first.map((r) => r.status)).toEqual([200, 200, 200]);
@@ -115,7 +115,7 @@ describe('starting page and capacity', () => {
     expect(gw.app.manager.get('e1')?.state).toBe('running');
   });
 
-  it('shows a failed spawn\'s reason with a retry that retries', async () => {
+  it("shows a failed spawn's reason with a retry that retries", async () => {
     const runtime = await slowRuntime(0);
     const { SpawnFailedError } = await import('../../src/errors.js');
     const start = runtime.start.bind(runtime);

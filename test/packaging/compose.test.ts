@@ -20,7 +20,10 @@ const SOCKET = '/var/run/docker.sock';
 function composeBinary(): string {
   const candidates = process.env.DOCKER_COMPOSE
     ? [process.env.DOCKER_COMPOSE]
-    : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'docker-compose'));
+    : (process.env.PATH ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((dir) => join(dir, 'docker-compose'));
   for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);
@@ -31,7 +34,7 @@ function composeBinary(): string {
   }
   throw new Error(
     'docker-compose was not found on PATH (nor in $DOCKER_COMPOSE). It is needed to check compose.yaml: ' +
-      'install Debian\'s package with `apt-get install docker-compose`, or point DOCKER_COMPOSE at a binary.',
+      "install Debian's package with `apt-get install docker-compose`, or point DOCKER_COMPOSE at a binary.",
   );
 }
 
@@ -171,7 +174,9 @@ const argDefault = (text: string, name: string) => new RegExp(`^ARG ${name}=(\\S
 describe('images/workspace/Dockerfile (the production workspace image)', () => {
   const text = read('images/workspace/Dockerfile');
   const final = finalStage(text);
-  const runs = instructions(text).filter((i) => i.keyword === 'RUN').map((i) => i.args);
+  const runs = instructions(text)
+    .filter((i) => i.keyword === 'RUN')
+    .map((i) => i.args);
 
   it('installs code-server pinned to 4.100.3 with npm on a Node 20 Debian bookworm base', () => {
     expect(argDefault(text, 'NODE_IMAGE')).toBe('node:20-bookworm-slim');
@@ -193,8 +198,14 @@ describe('images/workspace/Dockerfile (the production workspace image)', () => {
     expect(health?.args).toMatch(/CMD .*curl .*http:\/\/127\.0\.0\.1:8080\/healthz/);
     const cmd = JSON.parse(final.find((i) => i.keyword === 'CMD')!.args) as string[];
     expect(cmd).toEqual([
-      'code-server', '--bind-addr', '0.0.0.0:8080', '--auth', 'none',
-      '--disable-telemetry', '--disable-update-check', '/home/coder/project',
+      'code-server',
+      '--bind-addr',
+      '0.0.0.0:8080',
+      '--auth',
+      'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      '/home/coder/project',
     ]);
   });
 

@@ -123,7 +123,7 @@ describe('isStudentFrame', () => {
     expect(isStudentFrame(OPCODE.binary, 38, 2)).toBe(true);
   });
 
-  it('counts a Regular message with an empty body, and other applications\' frames', () => {
+  it("counts a Regular message with an empty body, and other applications' frames", () => {
     expect(isStudentFrame(OPCODE.binary, 13, 1)).toBe(true);
     expect(isStudentFrame(OPCODE.binary, 13, 9)).toBe(false);
     expect(isStudentFrame(OPCODE.binary, 13, 3)).toBe(false);

@@ -101,9 +101,17 @@ describe('no socket or memory leaks under reconnect storms (gateway in its own p
     base = `http://127.0.0.1:${port}`;
     gateway = spawn(process.execPath, ['--inspect=127.0.0.1:0', 'dist/main.js'], {
       cwd: new URL('../..', import.meta.url).pathname,
-      env: { ...process.env, ...dockerEnv(scope, image), GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: String(port), GATEWAY_JWT_SECRET: SECRET, GATEWAY_LOG_LEVEL: 'warn',
+      env: {
+        ...process.env,
+        ...dockerEnv(scope, image),
+        GATEWAY_HOST: '127.0.0.1',
+        GATEWAY_PORT: String(port),
+        GATEWAY_JWT_SECRET: SECRET,
+        GATEWAY_LOG_LEVEL: 'warn',
         // Hundreds of sockets of one user from one address are the point here, not an attack.
-        GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '0', GATEWAY_MAX_WEBSOCKETS_PER_USER: '0' },
+        GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '0',
+        GATEWAY_MAX_WEBSOCKETS_PER_USER: '0',
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     heap = await HeapProbe.attach(gateway);
@@ -167,11 +175,15 @@ describe('no socket or memory leaks under reconnect storms (gateway in its own p
     await new Promise((r) => setTimeout(r, 500));
     const fdBefore = fdCount(gateway.pid!);
     const sockets = await Promise.all(
-      Array.from({ length: 200 }, () => new Promise<WebSocket>((resolve, reject) => {
-        const ws = new WebSocket(`${base.replace('http', 'ws')}/ws/busy/socket`, { headers: { cookie: `workspace_token=${jwt}` } });
-        ws.once('open', () => resolve(ws));
-        ws.once('error', reject);
-      })),
+      Array.from(
+        { length: 200 },
+        () =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(`${base.replace('http', 'ws')}/ws/busy/socket`, { headers: { cookie: `workspace_token=${jwt}` } });
+            ws.once('open', () => resolve(ws));
+            ws.once('error', reject);
+          }),
+      ),
     );
     // Each proxied WebSocket holds two descriptors in the gateway: client side and workspace side.
     expect(fdCount(gateway.pid!)).toBeGreaterThanOrEqual(fdBefore + 400);

@@ -17,7 +17,9 @@ describe('WebSockets and token expiry', () => {
     const opened = Date.now();
     const { socket } = await openWebSocket(`${gw.wsUrl}/ws/tess/socket`, { cookie: `workspace_token=${short}` });
     const other = (await openWebSocket(`${gw.wsUrl}/ws/tess/socket`, { cookie: `workspace_token=${long}` })).socket!;
-    const close = await new Promise<{ code: number; reason: string }>((resolve) => socket!.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    const close = await new Promise<{ code: number; reason: string }>((resolve) =>
+      socket!.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     expect(close).toEqual({ code: 1008, reason: 'token expired' });
     // Expiry at the next whole second after +2 s, plus 1 s of grace.
     expect(Date.now() - opened).toBeGreaterThanOrEqual(1500);

@@ -67,7 +67,10 @@ describe('a request pipelined behind an upgrade', () => {
       const socket = connect(port, '127.0.0.1');
       socket.on('close', () => done());
       socket.on('error', () => done());
-      socket.write(`GET /ws/alice/socket HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nCookie: workspace_token=${jwt}\r\nX-Name: caf\xe9\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`, 'latin1');
+      socket.write(
+        `GET /ws/alice/socket HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nCookie: workspace_token=${jwt}\r\nX-Name: caf\xe9\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`,
+        'latin1',
+      );
       setTimeout(() => socket.destroy(), 1000);
     });
     // 0xE9 arrives as the one byte the client sent, not as UTF-8's two.

@@ -3,7 +3,6 @@ import { FakeRuntime } from '../support/fake-runtime.js';
 import { gatewayInFrontOf, openWebSocket, pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
 import { call, freePort, visit } from '../support/http.js';
 
-
 describe('upstream faults', () => {
   let gw: TestGateway | undefined;
   afterEach(async () => {
@@ -46,7 +45,7 @@ describe('upstream faults', () => {
     expect(await page.text()).not.toMatch(/at .*\.js:\d+/);
   });
 
-  it('relays a workspace\'s refusal of an upgrade and closes both sockets; a dead workspace gets 502', async () => {
+  it("relays a workspace's refusal of an upgrade and closes both sockets; a dead workspace gets 502", async () => {
     const { createServer } = await import('node:http');
     const backend = createServer((_req, res) => res.end('plain'));
     backend.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope'));
@@ -81,21 +80,26 @@ describe('upstream faults', () => {
     // 6 waves of 50 clients hanging up in the middle of 1 MiB answers: more than the pool holds.
     for (let wave = 0; wave < 6; wave++) {
       await Promise.all(
-        Array.from({ length: 50 }, () =>
-          new Promise<void>((done) => {
-            const socket = connect(port, '127.0.0.1');
-            socket.on('error', () => done());
-            socket.write(`GET /ws/quitter/__bytes?size=1m HTTP/1.1\r\nHost: gw\r\nCookie: workspace_token=${jwt}\r\n\r\n`);
-            // Reads slowly, so the gateway has to pause and resume the workspace's answer, then hangs up.
-            socket.on('data', () => {
-              socket.pause();
-              setTimeout(() => socket.resume(), 2);
-            });
-            setTimeout(() => {
-              socket.destroy();
-              done();
-            }, 20 + Math.random() * 200);
-          }),
+        Array.from(
+          { length: 50 },
+          () =>
+            new Promise<void>((done) => {
+              const socket = connect(port, '127.0.0.1');
+              socket.on('error', () => done());
+              socket.write(`GET /ws/quitter/__bytes?size=1m HTTP/1.1\r\nHost: gw\r\nCookie: workspace_token=${jwt}\r\n\r\n`);
+              // Reads slowly, so the gateway has to pause and resume the workspace's answer, then hangs up.
+              socket.on('data', () => {
+                socket.pause();
+                setTimeout(() => socket.resume(), 2);
+              });
+              setTimeout(
+                () => {
+                  socket.destroy();
+                  done();
+                },
+                20 + Math.random() * 200,
+              );
+            }),
         ),
       );
     }
@@ -106,7 +110,7 @@ describe('upstream faults', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
-  it('does not pass on compression offers, so the idle rule can read the editor\'s frames', async () => {
+  it("does not pass on compression offers, so the idle rule can read the editor's frames", async () => {
     const { createServer } = await import('node:http');
     let seen: Record<string, unknown> | undefined;
     const backend = createServer();
@@ -118,7 +122,10 @@ describe('upstream faults', () => {
     try {
       gw = await gatewayInFrontOf((backend.address() as { port: number }).port, 'vera');
       const jwt = await token('vera');
-      await openWebSocket(`${gw.wsUrl}/ws/vera/socket`, { cookie: `workspace_token=${jwt}`, 'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits' });
+      await openWebSocket(`${gw.wsUrl}/ws/vera/socket`, {
+        cookie: `workspace_token=${jwt}`,
+        'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits',
+      });
       expect(seen?.['sec-websocket-extensions']).toBeUndefined();
       expect(seen?.upgrade).toBe('websocket');
       expect(seen?.cookie).toBeUndefined();

@@ -125,7 +125,11 @@ describe('talking HTTP to a workspace', () => {
     }
     expect(connections).toBeGreaterThanOrEqual(5);
     // A request with a body is not sent twice: the workspace may have acted on it.
-    const post = await call(`${gw.url}/ws/ana/`, { method: 'POST', headers: scriptRequest(jwt, { 'content-length': '2', accept: 'application/json' }), body: 'hi' });
+    const post = await call(`${gw.url}/ws/ana/`, {
+      method: 'POST',
+      headers: scriptRequest(jwt, { 'content-length': '2', accept: 'application/json' }),
+      body: 'hi',
+    });
     expect(post.status).toBe(502);
   });
 
@@ -139,7 +143,7 @@ describe('talking HTTP to a workspace', () => {
         socket.write('HTTP/1.1 200 OK\r\nContent-Length: 30000\r\n\r\n');
         let sent = 0;
         const timer = setInterval(() => {
-          socket.write(Buffer.alloc(3000, 48 + (sent / 3000)));
+          socket.write(Buffer.alloc(3000, 48 + sent / 3000));
           if ((sent += 3000) === 30000) clearInterval(timer);
         }, 5);
       });

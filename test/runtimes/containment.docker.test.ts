@@ -41,7 +41,7 @@ describe('what a workspace can do to the rest (real engine)', () => {
     expect(await nodeIn(attacker, probe)).not.toBe('open');
   });
 
-  it('reaches the gateway only through the public door, which asks for a token like anyone else\'s request', async () => {
+  it("reaches the gateway only through the public door, which asks for a token like anyone else's request", async () => {
     const network = await engine().getNetwork(`wgtest_${scope.instance}`).inspect();
     const hostSide = network.IPAM!.Config![0]!.Gateway as string;
     const get = (path: string) =>

@@ -5,10 +5,13 @@ import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DockerRuntime, LABEL } from '../../src/runtimes/docker.js';
-import type { RuntimeEvent, SpawnProgress, WorkspaceInfo } from '../../src/runtimes/runtime.js';
+import { DockerRuntime } from '../../src/runtimes/docker/docker-runtime.js';
+import { LABEL } from '../../src/runtimes/engine/labels.js';
+import type { RuntimeEvent, RuntimeProgress, WorkspaceInfo } from '../../src/runtimes/runtime.js';
+import { waitUntilAnswering } from '../../src/workspaces/readiness.js';
 import { collect, listEntries, makeTar } from '../support/archive.js';
 import { cleanupInstance, demoImage, dockerCli, dockerRuntimeSettings, engine, requireEngine, uniqueInstance } from '../support/engine.js';
+import { eventually } from '../support/eventually.js';
 
 const logger = pino({ level: 'silent' });
 const { instance, prefix } = uniqueInstance('docker-runtime');
@@ -17,7 +20,8 @@ const altImage = `workspace-gateway-demo-alt:${instance}`;
 
 let image: string;
 let runtime: DockerRuntime;
-const seen: RuntimeEvent[] = [];
+/** What the engine did by itself; the stream's gaps are left out. */
+const seen: Exclude<RuntimeEvent, { kind: 'gap' }>[] = [];
 const eventsAbort = new AbortController();
 let eventsDone: Promise<void> | undefined;
 
@@ -27,29 +31,21 @@ function endpointOf(info: WorkspaceInfo): { host: string; port: number } {
   return endpoint;
 }
 
-/** The gateway's readiness wait, in small: the editor answers a moment after the container runs. */
-async function waitForHttp(url: string, timeoutMs = 10_000): Promise<Response> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fetch(url, { signal: AbortSignal.timeout(2_000) });
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+/** The editor answers a moment after the container runs: the gateway's own readiness wait. */
+async function editorAnswers(info: WorkspaceInfo): Promise<void> {
+  expect(await waitUntilAnswering(endpointOf(info), Date.now() + 10_000), `the editor of ${info.user} answers`).toBe(true);
 }
 
 async function putFile(info: WorkspaceInfo, name: string, body: string): Promise<void> {
   const { host, port } = endpointOf(info);
-  await waitForHttp(`http://${host}:${port}/__echo`);
+  await editorAnswers(info);
   const res = await fetch(`http://${host}:${port}/__file?name=${name}`, { method: 'PUT', body });
   expect(res.status).toBe(201);
 }
 
 async function readFile(info: WorkspaceInfo, name: string): Promise<{ status: number; text: string }> {
   const { host, port } = endpointOf(info);
-  await waitForHttp(`http://${host}:${port}/__echo`);
+  await editorAnswers(info);
   const res = await fetch(`http://${host}:${port}/__file?name=${name}`);
   return { status: res.status, text: await res.text() };
 }
@@ -73,16 +69,6 @@ function probeFromHost(host: string, port: number): Promise<string> {
     socket.on('timeout', () => (socket.destroy(), resolve('timeout')));
     socket.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code}`));
   });
-}
-
-async function until<T>(what: string, check: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Runs a node script inside a running container (the image has node but no shell). */
@@ -116,11 +102,11 @@ beforeAll(async () => {
   image = await demoImage();
   const tagged = await dockerCli(['tag', image, altImage]);
   if (tagged.code !== 0) throw new Error(`docker tag failed: ${tagged.stderr}`);
-  runtime = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image }), logger });
-  await runtime.init();
+  runtime = new DockerRuntime({ settings: dockerRuntimeSettings({ instance, image }), logger });
+  await runtime.prepare();
   // Started early so the stream is surely connected before the kill below.
   eventsDone = (async () => {
-    for await (const event of runtime.events(eventsAbort.signal)) seen.push(event);
+    for await (const event of runtime.events(eventsAbort.signal)) if (event.kind !== 'gap') seen.push(event);
   })();
 });
 
@@ -134,8 +120,8 @@ afterAll(async () => {
 
 describe('DockerRuntime on a real engine', () => {
   it('creates one hardened container with labels, a named volume and no published port', async () => {
-    const progress: SpawnProgress[] = [];
-    const info = await runtime.start('alice', (p) => progress.push(p));
+    const progress: RuntimeProgress[] = [];
+    const info = await runtime.start('alice', { onProgress: (p) => progress.push(p) });
     expect(info.state).toBe('running');
     expect(info.image).toBe(image);
     expect(progress.map((p) => p.phase)).toEqual(['creating', 'starting']);
@@ -180,7 +166,8 @@ describe('DockerRuntime on a real engine', () => {
     const { host, port } = endpointOf(info);
     expect(host).toBe(c.NetworkSettings.Networks[`wgtest_${instance}`]?.IPAddress);
     expect(port).toBe(8080);
-    const res = await waitForHttp(`http://${host}:${port}/__echo`);
+    await editorAnswers(info);
+    const res = await fetch(`http://${host}:${port}/__echo`);
     expect(await res.json()).toMatchObject({ user: 'alice', method: 'GET', url: '/__echo' });
   });
 
@@ -197,7 +184,7 @@ describe('DockerRuntime on a real engine', () => {
     const again = await runtime.start('alice');
     expect(again.id).toBe(running.id);
     expect(await readFile(again, 'note.txt')).toEqual({ status: 200, text: 'kept across stop' });
-    await until('a stopped event for alice', () => seen.find((e) => e.user === 'alice' && e.kind === 'stopped'));
+    await eventually('a stopped event for alice', () => seen.find((e) => e.user === 'alice' && e.kind === 'stopped'));
   });
 
   it('start is idempotent under concurrency: one container for parallel starts', async () => {
@@ -212,7 +199,7 @@ describe('DockerRuntime on a real engine', () => {
     const before = await runtime.inspect('alice');
     await runtime.remove('alice');
     expect(await runtime.inspect('alice')).toEqual({ user: 'alice', state: 'absent' });
-    await until('a removed event for alice', () => seen.find((e) => e.user === 'alice' && e.kind === 'removed'));
+    await eventually('a removed event for alice', () => seen.find((e) => e.user === 'alice' && e.kind === 'removed'));
     await runtime.remove('alice'); // already gone: fine
 
     const recreated = await runtime.start('alice');
@@ -230,7 +217,7 @@ describe('DockerRuntime on a real engine', () => {
   it('isolates workspaces: a neighbour cannot be reached from inside, the host can reach both', async () => {
     const [alice, bob] = await Promise.all([runtime.start('alice'), runtime.start('bob')]);
     const b = endpointOf(bob);
-    await waitForHttp(`http://${b.host}:${b.port}/__echo`);
+    await editorAnswers(bob);
 
     // Control: the probe itself works (alice reaches her own editor).
     expect(await probeFrom(alice.id!, '127.0.0.1', 8080)).toBe('connected');
@@ -244,7 +231,7 @@ describe('DockerRuntime on a real engine', () => {
     const docker = new Docker({ socketPath: '/var/run/docker.sock' });
     const listing = vi.spyOn(docker, 'listContainers');
     const perContainer = vi.spyOn(docker, 'getContainer');
-    const lister = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image }), docker, logger });
+    const lister = new DockerRuntime({ settings: dockerRuntimeSettings({ instance, image }), docker, logger });
     const infos = await lister.list();
     expect(listing).toHaveBeenCalledTimes(1);
     expect(perContainer).not.toHaveBeenCalled();
@@ -265,7 +252,7 @@ describe('DockerRuntime on a real engine', () => {
     const after = await runtime.inspect('bob');
     expect(after.state).toBe('error');
     expect(after.reason).toMatch(/137/);
-    const died = await until('a died event for bob', () => seen.find((e) => e.user === 'bob' && e.kind === 'died'));
+    const died = await eventually('a died event for bob', () => seen.find((e) => e.user === 'bob' && e.kind === 'died'));
     expect(died.reason).toMatch(/137/);
     const listed = (await runtime.list()).find((i) => i.user === 'bob');
     expect(listed).toMatchObject({ state: 'error', reason: 'exited with code 137' });
@@ -276,7 +263,7 @@ describe('DockerRuntime on a real engine', () => {
     await putFile(alice, 'survives.txt', 'across images');
     await runtime.stop('alice');
 
-    const upgraded = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image: altImage }), logger });
+    const upgraded = new DockerRuntime({ settings: dockerRuntimeSettings({ instance, image: altImage }), logger });
     const info = await upgraded.start('alice');
     expect(info.id).not.toBe(alice.id);
     expect(info.image).toBe(altImage);
@@ -292,7 +279,7 @@ describe('DockerRuntime on a real engine', () => {
   it('stores data in a host folder per user with storage=bind, and never deletes it', async () => {
     const bindRoot = `/tmp/wgtest_${instance}`;
     try {
-      const bound = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image, storage: 'bind', bind_root: bindRoot }), logger });
+      const bound = new DockerRuntime({ settings: dockerRuntimeSettings({ instance, image, storage: 'bind', bind_root: bindRoot }), logger });
       const info = await bound.start('frank');
       const c = await engine().getContainer(info.id!).inspect();
       expect(c.Mounts.find((m) => m.Destination === '/home/coder/project')).toMatchObject({ Type: 'bind', Source: `${bindRoot}/frank` });
@@ -309,7 +296,7 @@ describe('DockerRuntime on a real engine', () => {
 
   it('refuses a missing image without pulling it', async () => {
     const missing = `workspace-gateway-missing:${instance}`;
-    const broken = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image: missing }), logger });
+    const broken = new DockerRuntime({ settings: dockerRuntimeSettings({ instance, image: missing }), logger });
     const err = await broken.start('dave').catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'spawn_failed' });
     expect((err as Error).message).toContain(missing);
@@ -320,27 +307,27 @@ describe('DockerRuntime on a real engine', () => {
   it('refuses a network on which containers can reach each other', async () => {
     const network = `wgtest_${instance}_icc`;
     await engine().createNetwork({ Name: network, Driver: 'bridge', Labels: { [LABEL.instance]: instance } });
-    const unsafe = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image, network }), logger });
-    await expect(unsafe.init()).rejects.toThrow(/lets containers reach each other/);
+    const unsafe = new DockerRuntime({ settings: dockerRuntimeSettings({ instance, image, network }), logger });
+    await expect(unsafe.prepare()).rejects.toThrow(/lets containers reach each other/);
     await expect(unsafe.start('erin')).rejects.toThrow(/enable_icc/);
     expect(await containersOf('erin')).toHaveLength(0);
   });
 
   it('maps a missing engine to EngineUnavailableError everywhere, and events keep quiet', async () => {
     const gone = new DockerRuntime({
-      config: dockerRuntimeSettings({ instance, image }),
+      settings: dockerRuntimeSettings({ instance, image }),
       docker: new Docker({ socketPath: `/nonexistent/${instance}/docker.sock` }),
       logger,
     });
     for (const call of [
-      () => gone.ping(),
+      () => gone.prepare(),
       () => gone.inspect('alice'),
       () => gone.start('alice'),
       () => gone.list(),
       () => gone.stop('alice'),
       () => gone.remove('alice', { volume: true }),
-      () => gone.backup('alice'),
-      () => gone.restore('alice', Readable.from([makeTar([{ path: 'a.txt', body: 'a' }])])),
+      () => gone.storage.backup('alice'),
+      () => gone.storage.restore('alice', Readable.from([makeTar([{ path: 'a.txt', body: 'a' }])])),
     ]) {
       await expect(call()).rejects.toMatchObject({ name: 'EngineUnavailableError', code: 'engine_unavailable', status: 503 });
     }
@@ -381,7 +368,7 @@ describe('backup and restore', () => {
     await runtime.stop('gina');
     expect((await runtime.inspect('gina')).state).toBe('stopped');
 
-    archive = await collect(await runtime.backup('gina'));
+    archive = await collect(await runtime.storage.backup('gina'));
     const entries = await listEntries(archive);
     const paths = entries.map((e) => e.path);
     expect(paths).toContain('./');
@@ -399,7 +386,7 @@ describe('backup and restore', () => {
 
   it('restores into another user who had nothing: same files, contents, modes, owned by the workspace user', async () => {
     expect((await runtime.inspect('hank')).state).toBe('absent');
-    await runtime.restore('hank', Readable.from([archive]));
+    await runtime.storage.restore('hank', Readable.from([archive]));
     // Restoring created the workspace (and its volume) without starting it.
     expect((await runtime.inspect('hank')).state).toBe('stopped');
     const hank = await runtime.start('hank');
@@ -416,7 +403,7 @@ describe('backup and restore', () => {
       { path: '../escaped.txt', body: 'outside' },
       { path: 'setuid', body: 'x', mode: 0o4755, uid: 0, gid: 0 },
     ]);
-    await runtime.restore('hank', Readable.from([foreign]));
+    await runtime.storage.restore('hank', Readable.from([foreign]));
     expect((await runtime.inspect('hank')).state).toBe('stopped');
     const hank = await runtime.start('hank');
     const after = await manifestIn(hank.id!);
@@ -434,7 +421,7 @@ describe('backup and restore', () => {
   it('backs up a user whose container was removed but whose volume is kept, without starting anything', async () => {
     await runtime.remove('gina');
     expect((await runtime.inspect('gina')).state).toBe('absent');
-    const again = await listEntries(await collect(await runtime.backup('gina')));
+    const again = await listEntries(await collect(await runtime.storage.backup('gina')));
     expect(again.map((e) => e.path).sort()).toEqual((await listEntries(archive)).map((e) => e.path).sort());
     expect((await runtime.inspect('gina')).state).toBe('stopped');
     const c = await engine().getContainer(`${prefix}gina`).inspect();
@@ -443,10 +430,10 @@ describe('backup and restore', () => {
   });
 
   it('answers NotFoundError for a user with no workspace data, and BadRequestError for a body that is not a tar', async () => {
-    await expect(runtime.backup('ivy')).rejects.toMatchObject({ name: 'NotFoundError', code: 'no_workspace', status: 404 });
+    await expect(runtime.storage.backup('ivy')).rejects.toMatchObject({ name: 'NotFoundError', code: 'no_workspace', status: 404 });
     expect(await containersOf('ivy')).toHaveLength(0);
     await expect(engine().getVolume(`${prefix}ivy_data`).inspect()).rejects.toMatchObject({ statusCode: 404 });
-    await expect(runtime.restore('gina', Readable.from([Buffer.from('not a tar archive')]))).rejects.toMatchObject({
+    await expect(runtime.storage.restore('gina', Readable.from([Buffer.from('not a tar archive')]))).rejects.toMatchObject({
       name: 'BadRequestError',
       code: 'bad_archive',
     });
@@ -455,14 +442,14 @@ describe('backup and restore', () => {
   it('with storage=bind, backs up and restores the host folder with the workspace owner', async () => {
     const bindRoot = `/tmp/wgtest_${instance}_backup`;
     try {
-      const bound = new DockerRuntime({ config: dockerRuntimeSettings({ instance, image, storage: 'bind', bind_root: bindRoot }), logger });
-      await expect(bound.backup('jack')).rejects.toMatchObject({ code: 'no_workspace' });
-      await bound.restore('jack', Readable.from([archive]));
+      const bound = new DockerRuntime({ settings: dockerRuntimeSettings({ instance, image, storage: 'bind', bind_root: bindRoot }), logger });
+      await expect(bound.storage.backup('jack')).rejects.toMatchObject({ code: 'no_workspace' });
+      await bound.storage.restore('jack', Readable.from([archive]));
       expect((await bound.inspect('jack')).state).toBe('absent');
       expect(await stat(`${bindRoot}/jack/run.sh`)).toMatchObject({ uid: 1000, gid: 1000, mode: 0o100755 });
       expect(await stat(`${bindRoot}/jack/src/lib`)).toMatchObject({ uid: 1000, mode: 0o40750 });
       expect(sha256(await readHostFile(`${bindRoot}/jack/blob.bin`))).toBe(sha256(blob));
-      const entries = await listEntries(await collect(await bound.backup('jack')));
+      const entries = await listEntries(await collect(await bound.storage.backup('jack')));
       expect(entries.map((e) => e.path).sort()).toEqual((await listEntries(archive)).map((e) => e.path).sort());
     } finally {
       await rm(bindRoot, { recursive: true, force: true });

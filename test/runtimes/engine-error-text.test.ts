@@ -7,12 +7,13 @@ import Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { DockerRuntime } from '../../src/runtimes/docker.js';
+import { DockerRuntime } from '../../src/runtimes/docker/docker-runtime.js';
 import { SECRET, startGateway, token, type TestGateway } from '../support/gateway.js';
 import { call } from '../support/http.js';
 
 /** The kind of words an engine answers with: host paths, volume names, its own internals. */
-const CREATE_REFUSAL = 'failed to create shim task: OCI runtime create failed: error mounting "/var/lib/docker/volumes/wg-alice/_data" to rootfs at "/home/coder/project": permission denied: unknown';
+const CREATE_REFUSAL =
+  'failed to create shim task: OCI runtime create failed: error mounting "/var/lib/docker/volumes/wg-alice/_data" to rootfs at "/home/coder/project": permission denied: unknown';
 const PING_REFUSAL = 'daemon is shutting down: containerd socket /run/containerd/containerd.sock closed';
 
 /**
@@ -56,7 +57,7 @@ describe('what clients learn of an engine failure', () => {
     const env = { GATEWAY_RUNTIME: 'docker', GATEWAY_JWT_SECRET: SECRET };
     const config = loadConfig({ env });
     const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, done) => (log.push(chunk.toString()), done()) }));
-    const runtime = (docker: Docker) => new DockerRuntime({ config, logger, docker, requestTimeoutMs: 2000 });
+    const runtime = (docker: Docker) => new DockerRuntime({ settings: config, logger, docker, requestTimeoutMs: 2000 });
     gw = await startGateway(env, runtime(new Docker({ socketPath })), logger);
     away = await startGateway(env, runtime(new Docker({ socketPath: join(dir, 'no-engine-here.sock') })), logger);
   });
@@ -68,9 +69,10 @@ describe('what clients learn of an engine failure', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const leaks = (text: string) => [CREATE_REFUSAL, 'OCI runtime', '/var/lib/docker', PING_REFUSAL, 'containerd', 'no-engine-here', 'ENOENT', dir].filter((s) => text.includes(s));
+  const leaks = (text: string) =>
+    [CREATE_REFUSAL, 'OCI runtime', '/var/lib/docker', PING_REFUSAL, 'containerd', 'no-engine-here', 'ENOENT', dir].filter((s) => text.includes(s));
 
-  it('a refused spawn is a 503 spawn_failed with a sentence; the engine\'s words are only in the log', async () => {
+  it("a refused spawn is a 503 spawn_failed with a sentence; the engine's words are only in the log", async () => {
     const alice = await token('alice');
     const start = await call(`${gw.url}/api/workspaces/alice/start`, { method: 'POST', headers: { authorization: `Bearer ${alice}` } });
     expect(start.status).toBe(503);

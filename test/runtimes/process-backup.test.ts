@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessRuntime } from '../../src/runtimes/process.js';
+import { ProcessRuntime } from '../../src/runtimes/process/process-runtime.js';
 import { collect, listEntries, makeTar } from '../support/archive.js';
 
 const logger = pino({ level: 'silent' });
@@ -25,7 +25,10 @@ async function manifest(folder: string): Promise<Record<string, string>> {
       else if (info.isDirectory()) {
         out[rel] = `dir ${mode}`;
         await walk(path, `${rel}/`);
-      } else out[rel] = `file ${mode} ${createHash('sha256').update(await readFile(path)).digest('hex')}`;
+      } else
+        out[rel] = `file ${mode} ${createHash('sha256')
+          .update(await readFile(path))
+          .digest('hex')}`;
     }
   };
   await walk(folder, '');
@@ -34,7 +37,7 @@ async function manifest(folder: string): Promise<Record<string, string>> {
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'wg-process-backup-'));
-  runtime = new ProcessRuntime({ data_root: root }, logger);
+  runtime = new ProcessRuntime({ settings: { data_root: root, process_command: undefined }, logger });
   const ann = join(root, 'ann');
   await mkdir(join(ann, 'src/lib'), { recursive: true });
   await writeFile(join(ann, 'notes.txt'), 'hello\n');
@@ -57,7 +60,7 @@ afterAll(async () => {
 
 describe('ProcessRuntime backup and restore', () => {
   it('backs a folder up with entries relative to it and restores it into another user, contents and modes intact', async () => {
-    const archive = await collect(await runtime.backup('ann'));
+    const archive = await collect(await runtime.storage.backup('ann'));
     const entries = await listEntries(archive);
     const paths = entries.map((e) => e.path);
     expect(paths).toContain('./');
@@ -69,7 +72,7 @@ describe('ProcessRuntime backup and restore', () => {
     expect(entries.find((e) => e.path === './run.sh')?.mode).toBe(0o755);
 
     await expect(stat(join(root, 'bob'))).rejects.toMatchObject({ code: 'ENOENT' });
-    await runtime.restore('bob', Readable.from([archive]));
+    await runtime.storage.restore('bob', Readable.from([archive]));
     const expected = await manifest(join(root, 'ann'));
     expect(Object.keys(expected)).toHaveLength(9);
     expect(await manifest(join(root, 'bob'))).toEqual(expected);
@@ -81,7 +84,7 @@ describe('ProcessRuntime backup and restore', () => {
     await writeFile(join(carl, 'notes.txt'), 'old and longer than the new one');
     await chmod(join(carl, 'notes.txt'), 0o600);
     await writeFile(join(carl, 'keep.txt'), 'kept');
-    await runtime.restore('carl', Readable.from([await collect(await runtime.backup('ann'))]));
+    await runtime.storage.restore('carl', Readable.from([await collect(await runtime.storage.backup('ann'))]));
     expect(await readFile(join(carl, 'notes.txt'), 'utf8')).toBe('hello\n');
     expect((await stat(join(carl, 'notes.txt'))).mode & 0o7777).toBe(0o644);
     expect(await readFile(join(carl, 'keep.txt'), 'utf8')).toBe('kept');
@@ -102,7 +105,7 @@ describe('ProcessRuntime backup and restore', () => {
       { path: 'setuid', body: 'x', mode: 0o4755 },
       { path: 'nested/file.txt', body: 'parent made implicitly' },
     ]);
-    await runtime.restore('dora', Readable.from([archive]));
+    await runtime.storage.restore('dora', Readable.from([archive]));
     const dora = join(root, 'dora');
     expect(await readFile(join(dora, 'ok.txt'), 'utf8')).toBe('fine');
     expect((await stat(join(dora, 'ok.txt'))).uid).toBe(process.getuid!());
@@ -114,8 +117,8 @@ describe('ProcessRuntime backup and restore', () => {
   });
 
   it('answers NotFoundError for a user without a folder, and BadRequestError for something that is not a tar', async () => {
-    await expect(runtime.backup('nobody')).rejects.toMatchObject({ name: 'NotFoundError', code: 'no_workspace', status: 404 });
-    await expect(runtime.restore('erin', Readable.from([Buffer.from('this is not a tar archive at all')]))).rejects.toMatchObject({
+    await expect(runtime.storage.backup('nobody')).rejects.toMatchObject({ name: 'NotFoundError', code: 'no_workspace', status: 404 });
+    await expect(runtime.storage.restore('erin', Readable.from([Buffer.from('this is not a tar archive at all')]))).rejects.toMatchObject({
       name: 'BadRequestError',
       code: 'bad_archive',
       status: 400,

@@ -16,7 +16,7 @@ const GATEWAY_ONLY = {
  * GATEWAY_JWT_SECRET and could sign a token for any user or an admin. They
  * now get a minimal environment of their own.
  */
-describe('a process-runtime workspace\'s environment', () => {
+describe("a process-runtime workspace's environment", () => {
   const saved = new Map<string, string | undefined>();
   let gw: TestGateway;
 
@@ -37,7 +37,7 @@ describe('a process-runtime workspace\'s environment', () => {
     }
   });
 
-  it('holds none of the gateway\'s variables or secrets, only what the workspace needs, and others are served meanwhile', async () => {
+  it("holds none of the gateway's variables or secrets, only what the workspace needs, and others are served meanwhile", async () => {
     const [alice, bob] = await Promise.all([token('alice'), token('bob')]);
     const res = await visit(`${gw.url}/ws/alice/__env`, { headers: pageLoad(alice) });
     expect(res.status).toBe(200);
@@ -57,7 +57,22 @@ describe('a process-runtime workspace\'s environment', () => {
     expect(env.PATH).toBe(process.env.PATH);
     expect(env.TZ).toBe(process.env.TZ);
     // Nothing beyond the list (a shell may add PWD, SHLVL and `_` of its own).
-    const allowed = new Set(['PATH', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'PORT', 'HOST', 'WORKSPACE_USER', 'HOME', 'WORKSPACE_DIR', 'PWD', 'OLDPWD', 'SHLVL', '_']);
+    const allowed = new Set([
+      'PATH',
+      'LANG',
+      'LC_ALL',
+      'TZ',
+      'TMPDIR',
+      'PORT',
+      'HOST',
+      'WORKSPACE_USER',
+      'HOME',
+      'WORKSPACE_DIR',
+      'PWD',
+      'OLDPWD',
+      'SHLVL',
+      '_',
+    ]);
     expect(Object.keys(env).filter((name) => !allowed.has(name))).toEqual([]);
 
     // The gateway goes on serving: bob's workspace starts and answers as his.

@@ -1,6 +1,6 @@
 /**
  * Generated hostile answers of a workspace, as plans for the demo
- * workspace's `/__raw` (and the upgrade `/__raw` of hostile-workspace.mjs):
+ * workspace's `/__raw` (plain requests and upgrades; hostile-answer.ts encodes them):
  * the bytes it writes on its socket, in pieces some ms apart, and what it
  * does after (close, reset, hold, keep). The bytes are latin1 strings so a
  * shrunk counterexample reads as what went over the wire.
@@ -11,19 +11,13 @@
  * the split into pieces.
  */
 import fc from 'fast-check';
-
-/** A run of bytes; `times` > 1 for the huge parts (the plan carries it once with a count). */
-export interface Segment {
-  text: string;
-  times: number;
-}
-
-export type After = 'close' | 'reset' | 'hold' | 'keep';
+import type { AfterAnswer, Segment } from './hostile-answer.js';
 
 export interface HostileAnswer {
+  /** `times` > 1 for the huge parts (the plan carries them once with a count). */
   pieces: Segment[];
   gapMs: number;
-  after: After;
+  after: AfterAnswer;
 }
 
 /** Shrinking may move to the first (simplest) alternative of a oneof, not only within the one drawn. */
@@ -37,19 +31,25 @@ export const bytes = (maxLength: number): fc.Arbitrary<string> => fc.uint8Array(
 
 const eol = fc.oneof(SIMPLEST_FIRST, { arbitrary: fc.constant('\r\n'), weight: 9 }, { arbitrary: fc.constant('\n'), weight: 1 });
 
-const version = fc.oneof(SIMPLEST_FIRST,
+const version = fc.oneof(
+  SIMPLEST_FIRST,
   { arbitrary: fc.constant('HTTP/1.1'), weight: 12 },
   { arbitrary: fc.constant('HTTP/1.0'), weight: 2 },
   { arbitrary: fc.constantFrom('HTTP/2.0', 'HTTP/1.2', 'HTTP/0.9', 'http/1.1', 'HTTP/1.1 ', '', 'XTTP/1.1', 'HTTP/1.1\0', 'HTTP/11'), weight: 2 },
 );
 
-const status = fc.oneof(SIMPLEST_FIRST,
+const status = fc.oneof(
+  SIMPLEST_FIRST,
   { arbitrary: fc.constantFrom('200', '201', '204', '206', '301', '302', '304', '400', '404', '500', '502', '503'), weight: 8 },
-  { arbitrary: fc.constantFrom('000', '099', '100', '101', '102', '103', '199', '600', '999', '1000', '20', '2000', '-1', 'abc', '', ' 200', '200 ', '0200'), weight: 5 },
+  {
+    arbitrary: fc.constantFrom('000', '099', '100', '101', '102', '103', '199', '600', '999', '1000', '20', '2000', '-1', 'abc', '', ' 200', '200 ', '0200'),
+    weight: 5,
+  },
   { arbitrary: fc.integer({ min: 0, max: 999 }).map((n) => String(n).padStart(3, '0')), weight: 2 },
 );
 
-const reason = fc.oneof(SIMPLEST_FIRST,
+const reason = fc.oneof(
+  SIMPLEST_FIRST,
   { arbitrary: fc.constantFrom('OK', 'X', ''), weight: 6 },
   { arbitrary: fc.constantFrom('\xe9t\xe9', 'a\x01b', 'a\x00b', 'a\rb', 'a\x7fb'), weight: 1 },
   { arbitrary: bytes(12), weight: 1 },
@@ -58,7 +58,8 @@ const reason = fc.oneof(SIMPLEST_FIRST,
 export const statusLine = fc.tuple(version, status, reason, eol).map(([v, s, r, e]) => [once(`${v} ${s}${r === '' ? '' : ' ' + r}${e}`)]);
 
 /** A status line of an informational answer (the gateway must not pass these on, nor mistake them for the answer). */
-const informational = fc.oneof(SIMPLEST_FIRST,
+const informational = fc.oneof(
+  SIMPLEST_FIRST,
   fc.constant('HTTP/1.1 100 Continue\r\n\r\n'),
   fc.constant('HTTP/1.1 102 Processing\r\n\r\n'),
   fc.constant('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n'),
@@ -67,7 +68,8 @@ const informational = fc.oneof(SIMPLEST_FIRST,
   fc.constant('HTTP/1.1 199 Whatever\r\nX-A: 1\r\n\r\n'),
 );
 
-export const prelude: fc.Arbitrary<Segment[]> = fc.oneof(SIMPLEST_FIRST,
+export const prelude: fc.Arbitrary<Segment[]> = fc.oneof(
+  SIMPLEST_FIRST,
   { arbitrary: fc.constant<Segment[]>([]), weight: 8 },
   { arbitrary: fc.array(informational.map(once), { minLength: 1, maxLength: 4 }), weight: 2 },
   // A storm: hundreds or thousands of 1xx heads before (or instead of) an answer.
@@ -75,12 +77,52 @@ export const prelude: fc.Arbitrary<Segment[]> = fc.oneof(SIMPLEST_FIRST,
 );
 
 /** Header lines besides the framing ones; each valid, odd or broken. */
-const headerLine: fc.Arbitrary<Segment[]> = fc.oneof(SIMPLEST_FIRST,
-  { arbitrary: fc.constantFrom('Content-Type: text/plain', 'Connection: keep-alive', 'Connection: close', 'Keep-Alive: timeout=1', 'Set-Cookie: a=b; Path=/', 'Location: /elsewhere', 'Cache-Control: no-store').map((l) => [once(l)]), weight: 10 },
-  { arbitrary: fc.constantFrom('Connection: upgrade', 'Upgrade: websocket', 'Proxy-Connection: keep-alive', 'Trailer: X-T', 'Content-Encoding: gzip', 'Transfer-Encoding:', 'Content-Length:').map((l) => [once(l)]), weight: 3 },
+const headerLine: fc.Arbitrary<Segment[]> = fc.oneof(
+  SIMPLEST_FIRST,
   {
     arbitrary: fc
-      .constantFrom('Bad Name: x', 'X:Y:Z', 'NoColon', ': empty-name', 'X-Nul: a\x00b', 'X-Del: a\x7fb', 'X-Cr: a\rb', ' folded: continuation', '\tobs-fold', 'X-L\xe9: x', 'X-V: \xe9\xff', '(): x')
+      .constantFrom(
+        'Content-Type: text/plain',
+        'Connection: keep-alive',
+        'Connection: close',
+        'Keep-Alive: timeout=1',
+        'Set-Cookie: a=b; Path=/',
+        'Location: /elsewhere',
+        'Cache-Control: no-store',
+      )
+      .map((l) => [once(l)]),
+    weight: 10,
+  },
+  {
+    arbitrary: fc
+      .constantFrom(
+        'Connection: upgrade',
+        'Upgrade: websocket',
+        'Proxy-Connection: keep-alive',
+        'Trailer: X-T',
+        'Content-Encoding: gzip',
+        'Transfer-Encoding:',
+        'Content-Length:',
+      )
+      .map((l) => [once(l)]),
+    weight: 3,
+  },
+  {
+    arbitrary: fc
+      .constantFrom(
+        'Bad Name: x',
+        'X:Y:Z',
+        'NoColon',
+        ': empty-name',
+        'X-Nul: a\x00b',
+        'X-Del: a\x7fb',
+        'X-Cr: a\rb',
+        ' folded: continuation',
+        '\tobs-fold',
+        'X-L\xe9: x',
+        'X-V: \xe9\xff',
+        '(): x',
+      )
       .map((l) => [once(l)]),
     weight: 3,
   },
@@ -92,14 +134,32 @@ const headerLine: fc.Arbitrary<Segment[]> = fc.oneof(SIMPLEST_FIRST,
 const smallBody = fc.oneof(SIMPLEST_FIRST, { arbitrary: fc.constantFrom('', 'hello', 'x'.repeat(100)), weight: 3 }, { arbitrary: bytes(40), weight: 1 });
 
 const lengthValue = (length: number): fc.Arbitrary<string> =>
-  fc.oneof(SIMPLEST_FIRST,
+  fc.oneof(
+    SIMPLEST_FIRST,
     { arbitrary: fc.constant(String(length)), weight: 8 },
     { arbitrary: fc.constantFrom(String(length + 1), String(Math.max(0, length - 1)), String(length + 1000), '0'), weight: 3 },
-    { arbitrary: fc.constantFrom(`+${length}`, ` ${length}`, `${length} `, `0${length}`, `${length},${length}`, `${length}, ${length + 1}`, '-1', 'abc', '1e3', '99999999999999999999', '0x10', ''), weight: 2 },
+    {
+      arbitrary: fc.constantFrom(
+        `+${length}`,
+        ` ${length}`,
+        `${length} `,
+        `0${length}`,
+        `${length},${length}`,
+        `${length}, ${length + 1}`,
+        '-1',
+        'abc',
+        '1e3',
+        '99999999999999999999',
+        '0x10',
+        '',
+      ),
+      weight: 2,
+    },
   );
 
 const chunkSize = (size: number): fc.Arbitrary<string> =>
-  fc.oneof(SIMPLEST_FIRST,
+  fc.oneof(
+    SIMPLEST_FIRST,
     { arbitrary: fc.constant(size.toString(16)), weight: 8 },
     { arbitrary: fc.constantFrom(size.toString(16).toUpperCase(), `${size.toString(16)};ext=1`, `${size.toString(16)} `, `0${size.toString(16)}`), weight: 2 },
     { arbitrary: fc.constantFrom('zz', '-1', 'ffffffffffffffffff', '', ' ', (size + 1).toString(16), `${size.toString(16)}\x00`), weight: 2 },
@@ -108,7 +168,14 @@ const chunkSize = (size: number): fc.Arbitrary<string> =>
 const chunk = smallBody.filter((b) => b.length > 0).chain((data) => fc.tuple(chunkSize(data.length), eol).map(([size, e]) => `${size}${e}${data}${e}`));
 
 const chunkedBody = fc
-  .tuple(fc.array(chunk, { maxLength: 4 }), fc.oneof(SIMPLEST_FIRST, { arbitrary: fc.constant('0\r\n\r\n'), weight: 6 }, { arbitrary: fc.constantFrom('', '0\r\n', '0\r\nX-Trailer: 1\r\n\r\n', '0\r\nBad Trailer\r\n\r\n', '0\n\n'), weight: 2 }))
+  .tuple(
+    fc.array(chunk, { maxLength: 4 }),
+    fc.oneof(
+      SIMPLEST_FIRST,
+      { arbitrary: fc.constant('0\r\n\r\n'), weight: 6 },
+      { arbitrary: fc.constantFrom('', '0\r\n', '0\r\nX-Trailer: 1\r\n\r\n', '0\r\nBad Trailer\r\n\r\n', '0\n\n'), weight: 2 },
+    ),
+  )
   .map(([chunks, last]) => chunks.join('') + last);
 
 /** A chunk of 2 KiB, repeated: large chunked bodies whose plan still fits in a URL. */
@@ -121,19 +188,35 @@ const BIG_CHUNK = `800\r\n${'z'.repeat(0x800)}\r\n`;
 const bigBody: fc.Arbitrary<{ headers: string[]; body: Segment[] }> = fc.oneof(
   SIMPLEST_FIRST,
   {
-    arbitrary: fc.tuple(fc.integer({ min: 100_000, max: 2_000_000 }), fc.constantFrom(0, 0, 0, 1, -1, 1000)).map(([n, delta]) => ({ headers: [`Content-Length: ${n + delta}`], body: [many('z', n)] })),
+    arbitrary: fc
+      .tuple(fc.integer({ min: 100_000, max: 2_000_000 }), fc.constantFrom(0, 0, 0, 1, -1, 1000))
+      .map(([n, delta]) => ({ headers: [`Content-Length: ${n + delta}`], body: [many('z', n)] })),
     weight: 2,
   },
-  { arbitrary: fc.tuple(fc.integer({ min: 50, max: 1000 }), fc.constantFrom('0\r\n\r\n', '')).map(([n, last]) => ({ headers: ['Transfer-Encoding: chunked'], body: [many(BIG_CHUNK, n), once(last)] })), weight: 1 },
+  {
+    arbitrary: fc
+      .tuple(fc.integer({ min: 50, max: 1000 }), fc.constantFrom('0\r\n\r\n', ''))
+      .map(([n, last]) => ({ headers: ['Transfer-Encoding: chunked'], body: [many(BIG_CHUNK, n), once(last)] })),
+    weight: 1,
+  },
 );
 
 /** Framing headers and body together (they only make sense as a pair). */
-const smallFraming: fc.Arbitrary<{ headers: string[]; body: string }> = fc.oneof(SIMPLEST_FIRST,
+const smallFraming: fc.Arbitrary<{ headers: string[]; body: string }> = fc.oneof(
+  SIMPLEST_FIRST,
   { arbitrary: smallBody.chain((body) => lengthValue(body.length).map((v) => ({ headers: [`Content-Length: ${v}`], body }))), weight: 6 },
-  { arbitrary: fc.tuple(smallBody, fc.nat(20), fc.nat(20)).map(([body, a, b]) => ({ headers: [`Content-Length: ${a}`, `Content-Length: ${b}`], body })), weight: 1 },
+  {
+    arbitrary: fc.tuple(smallBody, fc.nat(20), fc.nat(20)).map(([body, a, b]) => ({ headers: [`Content-Length: ${a}`, `Content-Length: ${b}`], body })),
+    weight: 1,
+  },
   { arbitrary: chunkedBody.map((body) => ({ headers: ['Transfer-Encoding: chunked'], body })), weight: 4 },
   { arbitrary: fc.tuple(chunkedBody, fc.nat(50)).map(([body, n]) => ({ headers: ['Transfer-Encoding: chunked', `Content-Length: ${n}`], body })), weight: 1 },
-  { arbitrary: fc.tuple(chunkedBody, fc.constantFrom('chunked, gzip', 'gzip, chunked', 'identity', 'chunked, chunked', 'CHUNKED', ' chunked', 'gzip')).map(([body, te]) => ({ headers: [`Transfer-Encoding: ${te}`], body })), weight: 1 },
+  {
+    arbitrary: fc
+      .tuple(chunkedBody, fc.constantFrom('chunked, gzip', 'gzip, chunked', 'identity', 'chunked, chunked', 'CHUNKED', ' chunked', 'gzip'))
+      .map(([body, te]) => ({ headers: [`Transfer-Encoding: ${te}`], body })),
+    weight: 1,
+  },
   { arbitrary: fc.tuple(chunkedBody).map(([body]) => ({ headers: ['Transfer-Encoding: chunked', 'Transfer-Encoding: chunked'], body })), weight: 1 },
   // Neither: the body runs until the connection closes.
   { arbitrary: smallBody.map((body) => ({ headers: [], body })), weight: 2 },
@@ -154,7 +237,8 @@ export const finalAnswer: fc.Arbitrary<Segment[]> = fc
   });
 
 /** What comes after a complete answer: nothing, or bytes nobody asked for. */
-export const extra: fc.Arbitrary<Segment[]> = fc.oneof(SIMPLEST_FIRST,
+export const extra: fc.Arbitrary<Segment[]> = fc.oneof(
+  SIMPLEST_FIRST,
   { arbitrary: fc.constant<Segment[]>([]), weight: 8 },
   {
     arbitrary: fc
@@ -215,11 +299,12 @@ function splitAt(segments: Segment[], cuts: number[]): Segment[] {
 }
 
 const gapMs = fc.oneof(SIMPLEST_FIRST, { arbitrary: fc.constant(0), weight: 7 }, { arbitrary: fc.integer({ min: 1, max: 30 }), weight: 3 });
-const after = fc.oneof(SIMPLEST_FIRST,
-  { arbitrary: fc.constant<After>('close'), weight: 4 },
-  { arbitrary: fc.constant<After>('reset'), weight: 3 },
-  { arbitrary: fc.constant<After>('keep'), weight: 2 },
-  { arbitrary: fc.constant<After>('hold'), weight: 1 },
+const after = fc.oneof(
+  SIMPLEST_FIRST,
+  { arbitrary: fc.constant<AfterAnswer>('close'), weight: 4 },
+  { arbitrary: fc.constant<AfterAnswer>('reset'), weight: 3 },
+  { arbitrary: fc.constant<AfterAnswer>('keep'), weight: 2 },
+  { arbitrary: fc.constant<AfterAnswer>('hold'), weight: 1 },
 );
 
 /** Assembles an answer's parts, cut and split as generated. */
@@ -241,7 +326,9 @@ export function hostileAnswer(parts: fc.Arbitrary<Segment[]>): fc.Arbitrary<Host
 }
 
 /** A workspace's answer to a plain HTTP request. */
-export const hostileHttpAnswer: fc.Arbitrary<HostileAnswer> = hostileAnswer(fc.tuple(prelude, fc.option(finalAnswer, { freq: 12 }), extra).map(([p, f, x]) => [...p, ...(f ?? []), ...x]));
+export const hostileHttpAnswer: fc.Arbitrary<HostileAnswer> = hostileAnswer(
+  fc.tuple(prelude, fc.option(finalAnswer, { freq: 12 }), extra).map(([p, f, x]) => [...p, ...(f ?? []), ...x]),
+);
 
 /** The request Sec-WebSocket-Accept answers (the fuzz client always sends this key). */
 export const WEBSOCKET_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -260,7 +347,14 @@ const frames = fc.constantFrom(
 const switching = fc
   .tuple(
     fc.constantFrom('HTTP/1.1 101 Switching Protocols', 'HTTP/1.1 101 ', 'HTTP/1.0 101 Switching Protocols', 'HTTP/1.1 101 Switching Protocols\x00'),
-    fc.subarray(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${WEBSOCKET_ACCEPT}`, 'Sec-WebSocket-Accept: wrong', 'Content-Length: 5', 'Transfer-Encoding: chunked']),
+    fc.subarray([
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      `Sec-WebSocket-Accept: ${WEBSOCKET_ACCEPT}`,
+      'Sec-WebSocket-Accept: wrong',
+      'Content-Length: 5',
+      'Transfer-Encoding: chunked',
+    ]),
     fc.constantFrom('\r\n\r\n', '\n\n', '\r\n'),
     frames,
   )
@@ -268,16 +362,19 @@ const switching = fc
 
 /** A workspace's answer to an upgrade: a 101 (good, odd or broken), a refusal, or neither. */
 export const hostileUpgradeAnswer: fc.Arbitrary<HostileAnswer> = hostileAnswer(
-  fc.tuple(prelude, fc.oneof(SIMPLEST_FIRST, { arbitrary: switching, weight: 4 }, { arbitrary: finalAnswer, weight: 4 }, { arbitrary: fc.constant([] as Segment[]), weight: 1 }), extra).map(([p, f, x]) => [...p, ...f, ...x]),
+  fc
+    .tuple(
+      prelude,
+      fc.oneof(
+        SIMPLEST_FIRST,
+        { arbitrary: switching, weight: 4 },
+        { arbitrary: finalAnswer, weight: 4 },
+        { arbitrary: fc.constant([] as Segment[]), weight: 1 },
+      ),
+      extra,
+    )
+    .map(([p, f, x]) => [...p, ...f, ...x]),
 );
-
-/** The plan as the workspace takes it: base64url JSON in `?plan=`. */
-export function planQuery(answer: HostileAnswer): string {
-  const pieces = answer.pieces.map((s) => (s.times === 1 ? b64(s.text) : [b64(s.text), s.times]));
-  return Buffer.from(JSON.stringify({ pieces, gapMs: answer.gapMs, after: answer.after })).toString('base64url');
-}
-
-const b64 = (latin1: string) => Buffer.from(latin1, 'latin1').toString('base64');
 
 /** Readable form for a counterexample: the pieces as JS string literals, repeats marked. */
 export function describeAnswer(answer: HostileAnswer): string {

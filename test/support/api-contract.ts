@@ -56,7 +56,7 @@ export function apiContract(name: string, harness: ApiHarness): void {
       expect((await visit(`${gw.url}/ws/alice/`, { headers: pageLoad(jwt) })).status).toBe(200);
     });
 
-    it('GET /api/workspaces/me describes the caller\'s workspace', async () => {
+    it("GET /api/workspaces/me describes the caller's workspace", async () => {
       const res = await api(gw, 'GET', '/api/workspaces/me', alice);
       expect(res.status).toBe(200);
       const body = await res.json();

@@ -1,7 +1,6 @@
 /** A gateway on the real engine, scoped to one test file's instance label. */
-import { LABEL } from '../../src/runtimes/docker.js';
+import { LABEL } from '../../src/runtimes/engine/labels.js';
 import { engine, type UniqueInstance } from './engine.js';
-import type { TestGateway } from './gateway.js';
 
 /** GATEWAY_* settings for the docker runtime with the demo image and the test's own network. */
 export function dockerEnv({ instance, prefix }: UniqueInstance, image: string): Record<string, string> {
@@ -16,10 +15,7 @@ export function dockerEnv({ instance, prefix }: UniqueInstance, image: string): 
   };
 }
 
+/** Every container of `user` in the instance, running or not. */
 export async function containersOf(instance: string, user: string) {
   return engine().listContainers({ all: true, filters: { label: [`${LABEL.instance}=${instance}`, `${LABEL.user}=${user}`] } });
-}
-
-export async function runningInstancesOf(_gw: TestGateway, instance: string, user: string): Promise<number> {
-  return (await containersOf(instance, user)).length;
 }

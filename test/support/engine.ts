@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
-import { LABEL, type DockerRuntimeSettings } from '../../src/runtimes/docker.js';
+import type { DockerSettings } from '../../src/config/settings.js';
+import { LABEL } from '../../src/runtimes/engine/labels.js';
 
 export const ENGINE_SOCKET = '/var/run/docker.sock';
 /** The distribution's client; another `docker` earlier on PATH is not the one to use here. */
@@ -78,7 +79,12 @@ export interface UniqueInstance {
 
 /** A fresh instance id and name prefix for one test file. */
 export function uniqueInstance(name: string): UniqueInstance {
-  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24) || 'test';
+  const slug =
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 24) || 'test';
   const instance = `t${randomBytes(4).toString('hex')}-${slug}`;
   return { instance, prefix: `${instance}_` };
 }
@@ -104,9 +110,7 @@ function ignoreNotFound(err: unknown): void {
  * the test's own (`wgtest_<instance>`), created by the runtime with ICC off
  * and labelled with the instance so cleanup removes it.
  */
-export function dockerRuntimeSettings(
-  overrides: Partial<DockerRuntimeSettings> & Pick<DockerRuntimeSettings, 'instance'>,
-): DockerRuntimeSettings {
+export function dockerRuntimeSettings(overrides: Partial<DockerSettings> & Pick<DockerSettings, 'instance'>): DockerSettings {
   return {
     image: 'workspace-gateway-demo:latest',
     network: `wgtest_${overrides.instance}`,

@@ -107,21 +107,26 @@ export function whateverAnswer(base: string, path: string, init: WhateverInit): 
       if (error) out.error = error;
       resolve(out);
     };
-    const req = request({ hostname: url.hostname, port: url.port, path, method: init.method ?? 'GET', headers: init.headers, agent: init.agent ?? false }, (res) => {
-      out.status = res.statusCode;
-      out.headers = res.headers;
-      res.on('data', (c: Buffer) => {
-        if (chunks.length === 0 && init.pauseMs) {
-          res.pause();
-          setTimeout(() => res.resume(), init.pauseMs);
-        }
-        chunks.push(c);
-      });
-      res.on('end', () => done(res.complete ? undefined : 'incomplete'));
-      res.on('error', (err) => done(err.message));
-      res.on('close', () => done(res.complete ? undefined : 'broke off'));
-    });
+    const req = request(
+      { hostname: url.hostname, port: url.port, path, method: init.method ?? 'GET', headers: init.headers, agent: init.agent ?? false },
+      (res) => {
+        out.status = res.statusCode;
+        out.headers = res.headers;
+        res.on('data', (c: Buffer) => {
+          if (chunks.length === 0 && init.pauseMs) {
+            res.pause();
+            setTimeout(() => res.resume(), init.pauseMs);
+          }
+          chunks.push(c);
+        });
+        res.on('end', () => done(res.complete ? undefined : 'incomplete'));
+        res.on('error', (err) => done(err.message));
+        res.on('close', () => done(res.complete ? undefined : 'broke off'));
+      },
+    );
     req.on('socket', (socket) => {
+      // A body still being written when the gateway closes ends in EPIPE on the socket, after the answer was taken.
+      socket.on('error', () => {});
       if (socket.localPort) init.onPort?.(socket.localPort);
       else socket.once('connect', () => init.onPort?.(socket.localPort!));
     });

@@ -1,29 +1,74 @@
-import { EventEmitter, on } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { NotFoundError } from '../../src/errors.js';
-import type { Endpoint, ProgressListener, Runtime, RuntimeEvent, WorkspaceInfo } from '../../src/runtimes/runtime.js';
+import { pino } from 'pino';
+import { EventChannel } from '../../src/runtimes/event-channel.js';
+import { FolderStorage } from '../../src/runtimes/process/folder-storage.js';
+import type { Endpoint, Runtime, RuntimeEvent, RuntimeStorage, StartOptions, WorkspaceInfo } from '../../src/runtimes/runtime.js';
+
+/** What a FakeRuntime's "engine" holds; a second runtime object on it finds the same workspaces (see reopen). */
+interface FakeEngine {
+  workspaces: Map<string, WorkspaceInfo>;
+  channel: EventChannel<RuntimeEvent>;
+  /** Workspace files, one folder per user, once keepFiles() gave the runtime storage. */
+  dataRoot?: string;
+}
 
 /**
  * An in-memory runtime for unit tests: every workspace "runs" at a fixed
  * endpoint (a test server, or a port nobody listens on). Counts engine calls.
+ * Its files live in a temporary folder per runtime, removed by close().
  */
 export class FakeRuntime implements Runtime {
   readonly name = 'fake';
-  readonly isolated = true;
-  readonly workspaces = new Map<string, WorkspaceInfo>();
-  readonly calls = { start: 0, inspect: 0, stop: 0, list: 0, remove: 0 };
-  readonly emitter = new EventEmitter();
+  readonly workspaces: Map<string, WorkspaceInfo>;
+  readonly calls = { prepare: 0, start: 0, inspect: 0, stop: 0, list: 0, remove: 0 };
+  /** None unless keepFiles() (or the test) sets one: a runtime may lack storage. */
+  storage?: RuntimeStorage;
   /** Set to make every call fail like an absent engine. */
   failWith?: Error;
   startDelayMs = 0;
+  private readonly engine: FakeEngine;
 
-  constructor(public endpoint: Endpoint) {}
+  constructor(
+    public endpoint: Endpoint,
+    engine?: FakeEngine,
+  ) {
+    this.engine = engine ?? { workspaces: new Map(), channel: new EventChannel() };
+    this.workspaces = this.engine.workspaces;
+    if (this.engine.dataRoot) this.keepFiles();
+  }
 
-  async start(user: string, onProgress?: ProgressListener): Promise<WorkspaceInfo> {
+  /** Gives the runtime storage: real files in a temporary folder per user, failing with `failWith` too. */
+  keepFiles(): this {
+    this.engine.dataRoot ??= mkdtempSync(join(tmpdir(), 'wg-fake-'));
+    const folders = new FolderStorage(this.engine.dataRoot, pino({ level: 'silent' }));
+    this.storage = {
+      exists: async (user) => (this.check(), folders.exists(user)),
+      backup: async (user) => (this.check(), folders.backup(user)),
+      restore: async (user: string, archive: Readable) => (this.check(), folders.restore(user, archive)),
+    };
+    return this;
+  }
+
+  /** Another runtime object on the same fake engine, as a restarted gateway builds it. */
+  reopen(): FakeRuntime {
+    return new FakeRuntime(this.endpoint, this.engine);
+  }
+
+  async prepare(): Promise<void> {
+    this.calls.prepare++;
+    this.check();
+  }
+
+  async start(user: string, { signal, onProgress }: StartOptions = {}): Promise<WorkspaceInfo> {
     this.calls.start++;
     this.check();
-    onProgress?.({ phase: 'starting', message: 'starting' });
+    signal?.throwIfAborted();
+    onProgress?.({ phase: 'starting', detail: 'starting' });
     if (this.startDelayMs) await new Promise((r) => setTimeout(r, this.startDelayMs));
+    signal?.throwIfAborted();
     const info: WorkspaceInfo = { user, state: 'running', id: `id-${user}`, endpoint: this.endpoint, startedAt: new Date() };
     this.workspaces.set(user, info);
     return info;
@@ -42,20 +87,11 @@ export class FakeRuntime implements Runtime {
     if (info) this.workspaces.set(user, { ...info, state: 'stopped', endpoint: undefined, finishedAt: new Date() });
   }
 
-  async remove(user: string): Promise<void> {
+  async remove(user: string, options: { volume?: boolean } = {}): Promise<void> {
     this.calls.remove++;
     this.check();
     this.workspaces.delete(user);
-  }
-
-  async backup(): Promise<Readable> {
-    this.check();
-    throw new NotFoundError('This user has no workspace data.', 'no_workspace');
-  }
-
-  async restore(_user: string, archive: Readable): Promise<void> {
-    this.check();
-    archive.resume();
+    if (options.volume && this.engine.dataRoot) rmSync(join(this.engine.dataRoot, user), { recursive: true, force: true });
   }
 
   async list(): Promise<WorkspaceInfo[]> {
@@ -64,23 +100,18 @@ export class FakeRuntime implements Runtime {
     return [...this.workspaces.values()];
   }
 
-  async ping(): Promise<void> {
-    this.check();
+  events(signal: AbortSignal): AsyncIterable<RuntimeEvent> {
+    return this.engine.channel.stream(signal);
   }
 
-  async *events(signal: AbortSignal): AsyncIterable<RuntimeEvent> {
-    try {
-      for await (const [event] of on(this.emitter, 'event', { signal })) yield event as RuntimeEvent;
-    } catch (err) {
-      if ((err as Error).name !== 'AbortError') throw err;
-    }
-  }
-
+  /** What the engine did by itself, as the test says. */
   emit(event: RuntimeEvent): void {
-    this.emitter.emit('event', event);
+    this.engine.channel.emit(event);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (this.engine.dataRoot) rmSync(this.engine.dataRoot, { recursive: true, force: true });
+  }
 
   private check(): void {
     if (this.failWith) throw this.failWith;

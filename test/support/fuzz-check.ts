@@ -25,7 +25,12 @@ export function fuzzSeed(): number {
 }
 
 /** Runs the property; throws a readable error on failure. */
-export async function fuzz<T>(name: string, arbitrary: fc.Arbitrary<T>, property: (value: T) => Promise<void>, options: FuzzOptions<T>): Promise<fc.RunDetails<[T]>> {
+export async function fuzz<T>(
+  name: string,
+  arbitrary: fc.Arbitrary<T>,
+  property: (value: T) => Promise<void>,
+  options: FuzzOptions<T>,
+): Promise<fc.RunDetails<[T]>> {
   const seed = fuzzSeed();
   const trace = process.env.FUZZ_TRACE;
   const traced = trace

@@ -43,7 +43,9 @@ export function builtGateway(): Promise<string> {
 async function build(): Promise<string> {
   const ref = process.env.GATEWAY_BUILD_REF;
   const commit = ref ? (await promisify(execFile)('git', ['rev-parse', `${ref}^{commit}`], { cwd: REPO })).stdout.trim() : undefined;
-  const dir = join(tmpdir(), `workspace-gateway-build-${commit ? `git-${commit.slice(0, 16)}` : sourceHash()}`);
+  // The checkout's path is part of the name: the build links to that checkout's images/ and node_modules/.
+  const checkout = createHash('sha256').update(REPO).digest('hex').slice(0, 8);
+  const dir = join(tmpdir(), `workspace-gateway-build-${checkout}-${commit ? `git-${commit.slice(0, 16)}` : sourceHash()}`);
   const main = join(dir, 'dist', 'main.js');
   const lock = `${dir}.lock`;
   for (;;) {
@@ -74,7 +76,10 @@ async function build(): Promise<string> {
       await promisify(execFile)('sh', ['-c', `git archive ${commit} src tsconfig.json tsconfig.build.json | tar -x -C "${sources}"`], { cwd: REPO });
     }
     try {
-      await promisify(execFile)(process.execPath, [tsc, '-p', join(sources, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { cwd: sources, maxBuffer: 16 * 1024 * 1024 });
+      await promisify(execFile)(process.execPath, [tsc, '-p', join(sources, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], {
+        cwd: sources,
+        maxBuffer: 16 * 1024 * 1024,
+      });
     } catch (err) {
       // Type errors still emit JavaScript (noEmitOnError is off); others may be mid-edit in src/.
       // Only a build that produced no entry point is a failure.

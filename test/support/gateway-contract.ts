@@ -34,7 +34,7 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
       await harness.teardown?.();
     });
 
-    it('redirects /ws/me to the caller\'s workspace, keeping the rest of the path and the query', async () => {
+    it("redirects /ws/me to the caller's workspace, keeping the rest of the path and the query", async () => {
       const jwt = await token('alice');
       const res = await visit(`${gw.url}/ws/me/some/file.txt?line=3&col=1`, { headers: pageLoad(jwt) });
       expect(res.status).toBe(302);
@@ -66,10 +66,16 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
 
       const expired = await token('alice', { expiresIn: Math.floor(Date.now() / 1000) - 3600 });
       const wrongKey = await token('alice', { secret: 'another-secret-0123456789-xyz' });
-      const none = ['{"alg":"none","typ":"JWT"}', JSON.stringify({ user_id: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 })]
-        .map((p) => Buffer.from(p).toString('base64url'))
-        .join('.') + '.';
-      for (const [bad, code] of [[expired, 'token_expired'], [wrongKey, 'token_invalid'], [none, 'token_invalid'], ['garbage', 'token_invalid']] as const) {
+      const none =
+        ['{"alg":"none","typ":"JWT"}', JSON.stringify({ user_id: 'alice', exp: Math.floor(Date.now() / 1000) + 3600 })]
+          .map((p) => Buffer.from(p).toString('base64url'))
+          .join('.') + '.';
+      for (const [bad, code] of [
+        [expired, 'token_expired'],
+        [wrongKey, 'token_invalid'],
+        [none, 'token_invalid'],
+        ['garbage', 'token_invalid'],
+      ] as const) {
         const res = await call(`${gw.url}/ws/alice/`, { headers: { authorization: `Bearer ${bad}`, accept: 'application/json' } });
         expect(res.status, code).toBe(401);
         expect((await res.json()).error).toBe(code);
@@ -78,7 +84,20 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
 
     it('rejects malformed user segments with 400 and creates nothing', async () => {
       const jwt = await token('alice');
-      const paths = ['/ws/../x/', '/ws/%2e%2e/', '/ws/alice%2Fbob/', '/ws/alice%252Fbob/', '/ws/al%5Cice/', '/ws/al\\ice/', `/ws/${'a'.repeat(64)}/`, '/ws/.hidden/', '/ws/alice/../bob/', '/ws/alice/%2e%2e/bob/', '/ws/%zz/', '/ws/-x/'];
+      const paths = [
+        '/ws/../x/',
+        '/ws/%2e%2e/',
+        '/ws/alice%2Fbob/',
+        '/ws/alice%252Fbob/',
+        '/ws/al%5Cice/',
+        '/ws/al\\ice/',
+        `/ws/${'a'.repeat(64)}/`,
+        '/ws/.hidden/',
+        '/ws/alice/../bob/',
+        '/ws/alice/%2e%2e/bob/',
+        '/ws/%zz/',
+        '/ws/-x/',
+      ];
       for (const path of paths) {
         const res = await visit(`${gw.url}${path}`, { headers: pageLoad(jwt) });
         expect(res.status, path).toBe(400);
@@ -142,7 +161,7 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
       expect(await harness.instancesOf(gw, user)).toBe(1);
     });
 
-    it('keeps users apart: another user\'s token gets 403 over HTTP and WebSocket; admins only when allowed', async () => {
+    it("keeps users apart: another user's token gets 403 over HTTP and WebSocket; admins only when allowed", async () => {
       const owner = freshUser();
       const ownerJwt = await token(owner);
       expect((await visit(`${gw.url}/ws/${owner}/`, { headers: pageLoad(ownerJwt) })).status).toBe(200);

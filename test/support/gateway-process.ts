@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vi } from 'vitest';
 import { builtGateway } from './gateway-build.js';
 import { SECRET } from './gateway.js';
 import { call } from './http.js';
@@ -40,7 +41,10 @@ export class GatewayProcess {
   private readonly dataRoot: string;
   readonly exited: Promise<Exit>;
 
-  private constructor(main: string, readonly options: GatewayProcessOptions) {
+  private constructor(
+    main: string,
+    readonly options: GatewayProcessOptions,
+  ) {
     this.url = `http://127.0.0.1:${options.port}`;
     this.dataRoot = mkdtempSync(join(tmpdir(), 'wg-fuzz-data-'));
     this.child = spawn(process.execPath, [main], {
@@ -70,16 +74,21 @@ export class GatewayProcess {
   /** Starts it and waits until /healthz answers and (with workers) every worker runs. */
   static async start(options: GatewayProcessOptions): Promise<GatewayProcess> {
     const gateway = new GatewayProcess(await builtGateway(), options);
-    const until = Date.now() + 30_000;
-    for (;;) {
+    const ready = async () => {
       if (gateway.exit) throw new Error(`the gateway exited while starting\n${gateway.lastLines()}`);
-      const health = await call(`${gateway.url}/healthz`).then((r) => r.status, () => 0);
-      if (health === 200 && (options.workers === 1 || gateway.workerPids().length === options.workers)) return gateway;
-      if (Date.now() > until) {
-        await gateway.stop();
-        throw new Error(`the gateway did not start in 30 s\n${gateway.lastLines()}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
+      const health = await call(`${gateway.url}/healthz`).then(
+        (r) => r.status,
+        () => 0,
+      );
+      return health === 200 && (options.workers === 1 || gateway.workerPids().length === options.workers);
+    };
+    try {
+      await vi.waitUntil(ready, { timeout: 30_000, interval: 100 });
+      return gateway;
+    } catch (err) {
+      const why = gateway.exit ? err : new Error(`the gateway did not start in 30 s\n${gateway.lastLines()}`);
+      await gateway.stop();
+      throw why;
     }
   }
 
@@ -142,7 +151,12 @@ export class GatewayProcess {
         }
         counts.set(kind, (counts.get(kind) ?? 0) + 1);
       }
-      lines.push(`pid ${pid}: ${[...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n}× ${k}`).join('; ')}`);
+      lines.push(
+        `pid ${pid}: ${[...counts]
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, n]) => `${n}× ${k}`)
+          .join('; ')}`,
+      );
     }
     return lines.join('\n');
   }
@@ -259,7 +273,19 @@ export interface TcpSocket {
   state: string;
 }
 
-const TCP_STATES: Record<string, string> = { '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2', '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING' };
+const TCP_STATES: Record<string, string> = {
+  '01': 'ESTABLISHED',
+  '02': 'SYN_SENT',
+  '03': 'SYN_RECV',
+  '04': 'FIN_WAIT1',
+  '05': 'FIN_WAIT2',
+  '06': 'TIME_WAIT',
+  '07': 'CLOSE',
+  '08': 'CLOSE_WAIT',
+  '09': 'LAST_ACK',
+  '0A': 'LISTEN',
+  '0B': 'CLOSING',
+};
 
 /** inode → TCP socket, from /proc/net/tcp and tcp6. */
 function socketTable(): Map<string, TcpSocket> {
@@ -276,7 +302,13 @@ function socketTable(): Map<string, TcpSocket> {
       if (f.length < 10) continue;
       const [local, remote, state, inode] = [f[1]!, f[2]!, f[3]!, f[9]!];
       const port = (addr: string) => parseInt(addr.split(':')[1]!, 16);
-      table.set(inode, { local: `:${port(local)}`, remote: `:${port(remote)}`, localPort: port(local), remotePort: port(remote), state: TCP_STATES[state] ?? state });
+      table.set(inode, {
+        local: `:${port(local)}`,
+        remote: `:${port(remote)}`,
+        localPort: port(local),
+        remotePort: port(remote),
+        state: TCP_STATES[state] ?? state,
+      });
     }
   }
   return table;

@@ -10,6 +10,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type fc from 'fast-check';
+import { expect } from 'vitest';
+import { fuzz } from './fuzz-check.js';
 import { GatewayProcess, type TcpSocket } from './gateway-process.js';
 import { pageLoad, scriptRequest, token } from './gateway.js';
 import { call, freePort, visit } from './http.js';
@@ -18,8 +21,8 @@ import { HonestTraffic } from './honest-traffic.js';
 export const HONEST = 'alice';
 export const HOSTILE = 'mallory';
 
-/** The demo workspace plus hostile upgrade answers, for every user. */
-const WORKSPACE_COMMAND = `"${process.execPath}" "${fileURLToPath(new URL('./hostile-workspace.mjs', import.meta.url))}"`;
+/** The demo workspace, for every user: its `/__raw` answers with what the request scripts. */
+const WORKSPACE_COMMAND = `"${process.execPath}" "${fileURLToPath(new URL('../../images/demo-workspace/server.mjs', import.meta.url))}"`;
 
 /** The pool closes idle workspace connections after 4 s: a settled gateway has none. */
 const POOL_IDLE_MS = 4000;
@@ -30,7 +33,19 @@ const RELEASE_MS = 7000;
 /** How long a case waits for its clients' connections to go before it is set aside to be judged later. */
 const QUICK_RELEASE_MS = 1000;
 
-const describeHeld = (held: TcpSocket[]) => `the gateway still holds ${held.length} of their connections (${held.map((s) => `${s.state} from ${s.remote}`).join(', ')})`;
+const describeHeld = (held: TcpSocket[]) =>
+  `the gateway still holds ${held.length} of their connections (${held.map((s) => `${s.state} from ${s.remote}`).join(', ')})`;
+
+/** A fuzz property against the gateway: each generated value is played by the attacker. */
+export interface AttackFuzz<T> {
+  name: string;
+  cases: fc.Arbitrary<T>;
+  /** Plays one case, noting the ports of the attacker's clients (all closed when it returns); what the attacker got that it may not. */
+  play: (value: T, clientPorts: number[]) => Promise<string[]>;
+  describe: (value: T) => string;
+  numRuns: number;
+  timeLimitMs: number;
+}
 
 export interface AttackSetup {
   workers: number;
@@ -81,13 +96,76 @@ export class GatewayUnderAttack {
   }
 
   /**
+   * Fuzzes the gateway with `play` while the honest student's traffic runs,
+   * then asserts what every such check asserts: no connection of a hung-up
+   * client kept, no crash, the gateway alive, her answers served, the file
+   * descriptors back at the baseline.
+   */
+  async livesThrough<T>(f: AttackFuzz<T>): Promise<void> {
+    const crashesBefore = this.crashes.length;
+    this.startHonestTraffic();
+    await fuzz(
+      f.name,
+      f.cases,
+      (value) =>
+        this.runCase(
+          (ports) => f.play(value, ports),
+          () => f.describe(value),
+        ),
+      {
+        numRuns: f.numRuns,
+        timeLimitMs: f.timeLimitMs,
+        describe: f.describe,
+        context: () => this.crashReport(),
+      },
+    );
+    await this.stopHonestTraffic();
+    await this.judgeLingering(true);
+    expect(this.leaks.splice(0)).toEqual([]);
+    expect(this.crashes.slice(crashesBefore)).toEqual([]);
+    expect(this.gateway.alive()).toBe(true);
+    expect(this.traffic!.served).toBeGreaterThan(0);
+    expect(await this.fdsBackToBaseline()).toBeUndefined();
+  }
+
+  /** One generated case against a live gateway; throws what went wrong. */
+  private async runCase(play: (clientPorts: number[]) => Promise<string[]>, what: () => string): Promise<void> {
+    await this.ensureHealthy();
+    const generation = this.generation!;
+    const since = Date.now();
+    const clientPorts: number[] = [];
+    const problems = await play(clientPorts);
+    const held = await this.clientConnectionsReleased(clientPorts, what);
+    if (held) problems.push(held);
+    // A crash takes a moment to show as an exit.
+    await new Promise((r) => setTimeout(r, 50));
+    const problem = this.check(since, generation);
+    if (problem) problems.unshift(problem);
+    this.gateway.noteWorkspaces();
+    if (problems.length) throw new Error(problems.join('\n'));
+  }
+
+  /** For a fuzz failure message: the crashes seen while shrinking, the first in full. */
+  private crashReport(): string {
+    return this.crashes.length ? `The gateway crashed ${this.crashes.length} time(s) during the check; the first:\n${this.crashes[0]}` : '';
+  }
+
+  /**
    * What is wrong now: the process exited, a worker was replaced, or the
    * honest student got a wrong answer since `since`. Undefined if nothing.
    */
   check(since: number, generation: number): string | undefined {
     const problem = this.problem();
     const honest = this.traffic?.failuresSince(since, generation) ?? [];
-    const parts = [problem, honest.length ? `${HONEST} got wrong answers:\n  ${honest.slice(0, 5).map((f) => f.what).join('\n  ')}` : undefined].filter(Boolean);
+    const parts = [
+      problem,
+      honest.length
+        ? `${HONEST} got wrong answers:\n  ${honest
+            .slice(0, 5)
+            .map((f) => f.what)
+            .join('\n  ')}`
+        : undefined,
+    ].filter(Boolean);
     return parts.length ? parts.join('\n') : undefined;
   }
 
@@ -196,7 +274,10 @@ export class GatewayUnderAttack {
       },
     });
     this.workers = this.gateway.workerPids();
-    for (const [user, jwt] of [[HONEST, this.honestJwt], [HOSTILE, this.hostileJwt]] as const) {
+    for (const [user, jwt] of [
+      [HONEST, this.honestJwt],
+      [HOSTILE, this.hostileJwt],
+    ] as const) {
       const page = await visit(`${this.url}/ws/${user}/`, { headers: pageLoad(jwt) }, 20_000);
       if (page.status !== 200) throw new Error(`${user}'s workspace did not start: ${page.status}\n${this.gateway.lastLines()}`);
     }
@@ -215,7 +296,7 @@ export class GatewayUnderAttack {
     while (Date.now() - started < POOL_IDLE_MS + 500 || Date.now() - changed < 1000) {
       await new Promise((r) => setTimeout(r, 250));
       const now = this.gateway.fdCount();
-      if (now !== count) (count = now), (changed = Date.now());
+      if (now !== count) ((count = now), (changed = Date.now()));
       if (Date.now() - started > 20_000) break;
     }
     return count;

@@ -81,7 +81,8 @@ export class HonestTraffic {
       const res = await this.get(path, kept);
       const want = big ? MIB : KIB;
       if (res.status !== 200) return `${path}: status ${res.status}: ${res.body.toString('latin1', 0, 300)}`;
-      if (!res.body.equals(want)) return `${path}: ${res.body.length} bytes, not the ${want.length} expected: ${JSON.stringify(res.body.toString('latin1', 0, 200))}`;
+      if (!res.body.equals(want))
+        return `${path}: ${res.body.length} bytes, not the ${want.length} expected: ${JSON.stringify(res.body.toString('latin1', 0, 200))}`;
       return undefined;
     }
     const path = `/ws/${user}/__echo?n=${n}`;
@@ -102,7 +103,14 @@ export class HonestTraffic {
     const url = new URL(this.options.base());
     return new Promise((resolve, reject) => {
       const req = request(
-        { hostname: url.hostname, port: url.port, path, headers: scriptRequest(this.options.jwt), agent: keptAlive ? this.agent : false, timeout: this.options.timeoutMs ?? 8000 },
+        {
+          hostname: url.hostname,
+          port: url.port,
+          path,
+          headers: scriptRequest(this.options.jwt),
+          agent: keptAlive ? this.agent : false,
+          timeout: this.options.timeoutMs ?? 8000,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));

@@ -26,13 +26,17 @@ export function hostileWorkspaceContract(name: string, start: () => Promise<Test
     beforeAll(async () => {
       gw = await start();
       [mallory, alice] = await Promise.all([token('mallory'), token('alice')]);
-      for (const [user, jwt] of [['mallory', mallory], ['alice', alice]] as const) {
+      for (const [user, jwt] of [
+        ['mallory', mallory],
+        ['alice', alice],
+      ] as const) {
         expect((await visit(`${gw.url}/ws/${user}/`, { headers: pageLoad(jwt) })).status).toBe(200);
       }
     });
     afterAll(() => gw?.close());
 
-    const hostile = (plan: RawPlan) => within(call(`${gw.url}/ws/mallory${rawAnswerPath(plan)}`, { headers: scriptRequest(mallory) }), `mallory's ${JSON.stringify(plan)}`);
+    const hostile = (plan: RawPlan) =>
+      within(call(`${gw.url}/ws/mallory${rawAnswerPath(plan)}`, { headers: scriptRequest(mallory) }), `mallory's ${JSON.stringify(plan)}`);
 
     /** Alice's workspace answers her, with her own data, whatever mallory's did. */
     async function aliceIsServed(): Promise<void> {
@@ -73,7 +77,10 @@ export function hostileWorkspaceContract(name: string, start: () => Promise<Test
         if (plan.gapMs) await new Promise((r) => setTimeout(r, 500));
         // The next requests on mallory's pool get real answers of her workspace, never the leftovers.
         for (let i = 0; i < 3; i++) {
-          const next = await within(call(`${gw.url}/ws/mallory/__echo?after=${i}`, { headers: scriptRequest(mallory) }), `echo ${i} after ${JSON.stringify(plan)}`);
+          const next = await within(
+            call(`${gw.url}/ws/mallory/__echo?after=${i}`, { headers: scriptRequest(mallory) }),
+            `echo ${i} after ${JSON.stringify(plan)}`,
+          );
           expect(next.status).toBe(200);
           const body = await next.json();
           expect(body.user).toBe('mallory');

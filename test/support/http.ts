@@ -1,5 +1,6 @@
 import { request } from 'node:http';
-import { createServer } from 'node:net';
+
+export { freePort } from '../../src/runtimes/process/free-port.js';
 
 export interface CallInit {
   method?: string;
@@ -35,10 +36,12 @@ export function call(url: string, init: CallInit = {}): Promise<CallResponse> {
         const body = Buffer.concat(chunks);
         resolve({
           status: res.statusCode ?? 0,
-          headers: { get: (name) => {
-            const v = res.headers[name.toLowerCase()];
-            return v === undefined ? null : Array.isArray(v) ? v.join(', ') : String(v);
-          } },
+          headers: {
+            get: (name) => {
+              const v = res.headers[name.toLowerCase()];
+              return v === undefined ? null : Array.isArray(v) ? v.join(', ') : String(v);
+            },
+          },
           body,
           text: async () => body.toString(),
           json: async () => JSON.parse(body.toString()),
@@ -61,13 +64,4 @@ export async function visit(url: string, init: CallInit = {}, timeoutMs = 60_000
     if (res.headers.get('x-workspace-status') !== 'starting' || Date.now() > deadline) return res;
     await new Promise((r) => setTimeout(r, 150));
   }
-}
-
-/** A loopback port nobody listens on (until someone takes it). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as { port: number };
-  await new Promise((ok) => server.close(ok));
-  return port;
 }

@@ -5,7 +5,11 @@ import { connect } from 'node:net';
  * line (0 when the connection closed without one) and everything received.
  * For requests no well-behaved client library would send.
  */
-export function rawRequest(port: number, bytes: string | Buffer, options: { waitMs?: number; dribbleMs?: number } = {}): Promise<{ status: number; text: string; closedAfterMs: number }> {
+export function rawRequest(
+  port: number,
+  bytes: string | Buffer,
+  options: { waitMs?: number; dribbleMs?: number } = {},
+): Promise<{ status: number; text: string; closedAfterMs: number }> {
   return new Promise((resolve) => {
     const started = Date.now();
     const socket = connect(port, '127.0.0.1');

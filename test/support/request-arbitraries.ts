@@ -26,7 +26,18 @@ export interface HostileRequest {
  * Token placeholders: only `mallory` (and `mallory-admin`, with admin access
  * off) are valid; none of the alice ones may open alice's workspace.
  */
-export const TOKEN_KINDS = ['mallory', 'mallory-admin', 'mallory-refresh', 'alice-refresh', 'alice-wrong-secret', 'alice-expired', 'alice-alg-none', 'me', 'garbage', 'empty'] as const;
+export const TOKEN_KINDS = [
+  'mallory',
+  'mallory-admin',
+  'mallory-refresh',
+  'alice-refresh',
+  'alice-wrong-secret',
+  'alice-expired',
+  'alice-alg-none',
+  'me',
+  'garbage',
+  'empty',
+] as const;
 export type TokenKind = (typeof TOKEN_KINDS)[number];
 
 const SIMPLEST_FIRST = { withCrossShrink: true };
@@ -44,7 +55,28 @@ const userSegment = fc.oneof(
   SIMPLEST_FIRST,
   { arbitrary: fc.constant('mallory'), weight: 5 },
   { arbitrary: fc.constant('alice'), weight: 3 },
-  { arbitrary: fc.constantFrom('Mallory', '%6dallory', '%61lice', 'mallory%2F..', 'alice%2f', '..', '.', '%2e%2e', 'me', '', 'a'.repeat(300), 'mal\\lory', '%00', 'm\xe4l', '%zz', '%2561lice', 'mallory;alice'), weight: 3 },
+  {
+    arbitrary: fc.constantFrom(
+      'Mallory',
+      '%6dallory',
+      '%61lice',
+      'mallory%2F..',
+      'alice%2f',
+      '..',
+      '.',
+      '%2e%2e',
+      'me',
+      '',
+      'a'.repeat(300),
+      'mal\\lory',
+      '%00',
+      'm\xe4l',
+      '%zz',
+      '%2561lice',
+      'mallory;alice',
+    ),
+    weight: 3,
+  },
 );
 const restSegment = fc.constantFrom(
   '/__echo',
@@ -64,15 +96,41 @@ const restSegment = fc.constantFrom(
   '/__echo?n=%zz',
   '/__raw?plan=garbage',
 );
-const query = fc.oneof(SIMPLEST_FIRST, { arbitrary: fc.constant(''), weight: 6 }, { arbitrary: fc.constantFrom('?a=b', '?%', '?a=%zz&b', `?${'q'.repeat(9000)}`), weight: 1 });
+const query = fc.oneof(
+  SIMPLEST_FIRST,
+  { arbitrary: fc.constant(''), weight: 6 },
+  { arbitrary: fc.constantFrom('?a=b', '?%', '?a=%zz&b', `?${'q'.repeat(9000)}`), weight: 1 },
+);
 
 const target = fc.oneof(
   SIMPLEST_FIRST,
   { arbitrary: fc.tuple(userSegment, restSegment, query).map(([u, r, q]) => `/ws/${u}${r}${q}`), weight: 6 },
-  { arbitrary: fc.constantFrom('/ws/me/', '/healthz', '/readyz', '/metrics', '/api/workspaces/me', '/api/workspaces/mallory/stop', '/api/workspaces/alice', '/', '*', '', 'http://127.0.0.1/ws/mallory/__echo', 'http://evil.example/ws/alice/__echo', '//ws/alice/__echo', '/ws//alice/__echo'), weight: 2 },
+  {
+    arbitrary: fc.constantFrom(
+      '/ws/me/',
+      '/healthz',
+      '/readyz',
+      '/metrics',
+      '/api/workspaces/me',
+      '/api/workspaces/mallory/stop',
+      '/api/workspaces/alice',
+      '/',
+      '*',
+      '',
+      'http://127.0.0.1/ws/mallory/__echo',
+      'http://evil.example/ws/alice/__echo',
+      '//ws/alice/__echo',
+      '/ws//alice/__echo',
+    ),
+    weight: 2,
+  },
 );
 
-const version = fc.oneof(SIMPLEST_FIRST, { arbitrary: fc.constant('HTTP/1.1'), weight: 10 }, { arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/2.0', 'HTTP/1.1x', 'HTTP/9.9', '', 'http/1.1', 'HTTP/1.1 extra'), weight: 2 });
+const version = fc.oneof(
+  SIMPLEST_FIRST,
+  { arbitrary: fc.constant('HTTP/1.1'), weight: 10 },
+  { arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/2.0', 'HTTP/1.1x', 'HTTP/9.9', '', 'http/1.1', 'HTTP/1.1 extra'), weight: 2 },
+);
 
 const eol = fc.oneof(SIMPLEST_FIRST, { arbitrary: fc.constant('\r\n'), weight: 9 }, { arbitrary: fc.constant('\n'), weight: 1 });
 
@@ -92,7 +150,10 @@ const host = fc.oneof(
 const credentials = fc.oneof(
   SIMPLEST_FIRST,
   { arbitrary: fc.constant<string[]>(['Cookie: workspace_token={{mallory}}']), weight: 5 },
-  { arbitrary: fc.constantFrom('alice-refresh', 'alice-wrong-secret', 'alice-expired', 'alice-alg-none').map((k) => [`Cookie: workspace_token={{${k}}}`]), weight: 3 },
+  {
+    arbitrary: fc.constantFrom('alice-refresh', 'alice-wrong-secret', 'alice-expired', 'alice-alg-none').map((k) => [`Cookie: workspace_token={{${k}}}`]),
+    weight: 3,
+  },
   { arbitrary: token.map((t) => [`Cookie: workspace_token=${t}`]), weight: 1 },
   { arbitrary: fc.constant([] as string[]), weight: 1 },
 );
@@ -105,7 +166,9 @@ const client = fc.oneof(
   { arbitrary: fc.constant(['Accept: application/json', 'Sec-Fetch-Mode: cors']), weight: 2 },
 );
 
-const websocketHead = fc.subarray(['Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='], { minLength: 2 });
+const websocketHead = fc.subarray(['Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='], {
+  minLength: 2,
+});
 
 const header: fc.Arbitrary<string[]> = fc.oneof(
   SIMPLEST_FIRST,
@@ -115,17 +178,65 @@ const header: fc.Arbitrary<string[]> = fc.oneof(
   { arbitrary: fc.constantFrom('Authorization: Basic eDp5', 'Authorization: Bearer', 'Authorization: Bearer a.b.c').map((l) => [l]), weight: 1 },
   { arbitrary: fc.constantFrom('0', '5', '-1', 'abc', '1e3', ' 5', '5, 6', '99999999999999999999', '100000').map((v) => [`Content-Length: ${v}`]), weight: 3 },
   { arbitrary: fc.constant<string[]>(['Content-Length: 5', 'Content-Length: 6']), weight: 1 },
-  { arbitrary: fc.constantFrom('chunked', 'gzip, chunked', 'chunked, gzip', 'identity', 'CHUNKED', ' chunked', 'chunked\x00').map((v) => [`Transfer-Encoding: ${v}`]), weight: 3 },
+  {
+    arbitrary: fc
+      .constantFrom('chunked', 'gzip, chunked', 'chunked, gzip', 'identity', 'CHUNKED', ' chunked', 'chunked\x00')
+      .map((v) => [`Transfer-Encoding: ${v}`]),
+    weight: 3,
+  },
   { arbitrary: fc.constant<string[]>(['Transfer-Encoding: chunked', 'Content-Length: 5']), weight: 1 },
   { arbitrary: websocketHead, weight: 3 },
-  { arbitrary: fc.constantFrom('Upgrade: h2c', 'Upgrade: garbage\x01', 'Connection: Upgrade, HTTP2-Settings', 'Sec-WebSocket-Version: 8', 'Sec-WebSocket-Key: short', 'Connection: close', 'Connection: keep-alive').map((l) => [l]), weight: 2 },
-  { arbitrary: fc.constantFrom('Origin: http://{{host}}', 'Origin: http://evil.example', 'Origin: null', 'Origin: %%%').map((l) => [l]), weight: 2 },
-  { arbitrary: fc.constantFrom('Sec-Fetch-Mode: navigate', 'Sec-Fetch-Site: same-site', 'Sec-Fetch-Site: cross-site', 'Sec-Fetch-Site: none', 'Sec-Fetch-Dest: document', 'Accept: text/html', 'Accept: application/json', 'Expect: 100-continue', 'Expect: garbage').map((l) => [l]), weight: 3 },
   {
-    arbitrary: fc.constantFrom('X-Forwarded-For: 10.0.0.1', 'X-Forwarded-Host: a:99999', 'X-Forwarded-Host: [', 'X-Forwarded-Proto: gopher', 'X-Workspace-Gateway-Peer: 10.9.9.9', 'X-Remote-User: alice', 'Forwarded: for=1.2.3.4').map((l) => [l]),
+    arbitrary: fc
+      .constantFrom(
+        'Upgrade: h2c',
+        'Upgrade: garbage\x01',
+        'Connection: Upgrade, HTTP2-Settings',
+        'Sec-WebSocket-Version: 8',
+        'Sec-WebSocket-Key: short',
+        'Connection: close',
+        'Connection: keep-alive',
+      )
+      .map((l) => [l]),
     weight: 2,
   },
-  { arbitrary: fc.constantFrom('Bad Header: x', 'NoColon', ': v', 'X-Nul: a\x00b', 'X-Cr: a\rb', ' folded', 'X-Lat: \xe9', 'X-Del: \x7f', '\xff\xfe: x').map((l) => [l]), weight: 2 },
+  { arbitrary: fc.constantFrom('Origin: http://{{host}}', 'Origin: http://evil.example', 'Origin: null', 'Origin: %%%').map((l) => [l]), weight: 2 },
+  {
+    arbitrary: fc
+      .constantFrom(
+        'Sec-Fetch-Mode: navigate',
+        'Sec-Fetch-Site: same-site',
+        'Sec-Fetch-Site: cross-site',
+        'Sec-Fetch-Site: none',
+        'Sec-Fetch-Dest: document',
+        'Accept: text/html',
+        'Accept: application/json',
+        'Expect: 100-continue',
+        'Expect: garbage',
+      )
+      .map((l) => [l]),
+    weight: 3,
+  },
+  {
+    arbitrary: fc
+      .constantFrom(
+        'X-Forwarded-For: 10.0.0.1',
+        'X-Forwarded-Host: a:99999',
+        'X-Forwarded-Host: [',
+        'X-Forwarded-Proto: gopher',
+        'X-Workspace-Gateway-Peer: 10.9.9.9',
+        'X-Remote-User: alice',
+        'Forwarded: for=1.2.3.4',
+      )
+      .map((l) => [l]),
+    weight: 2,
+  },
+  {
+    arbitrary: fc
+      .constantFrom('Bad Header: x', 'NoColon', ': v', 'X-Nul: a\x00b', 'X-Cr: a\rb', ' folded', 'X-Lat: \xe9', 'X-Del: \x7f', '\xff\xfe: x')
+      .map((l) => [l]),
+    weight: 2,
+  },
   { arbitrary: fc.integer({ min: 1000, max: 40_000 }).map((n) => [`X-Huge: ${'a'.repeat(n)}`]), weight: 1 },
   { arbitrary: fc.integer({ min: 50, max: 400 }).map((n) => Array.from({ length: n }, (_, i) => `X-Many-${i}: 1`)), weight: 1 },
 );
@@ -133,7 +244,19 @@ const header: fc.Arbitrary<string[]> = fc.oneof(
 const body = fc.oneof(
   SIMPLEST_FIRST,
   { arbitrary: fc.constant(''), weight: 6 },
-  { arbitrary: fc.constantFrom('hello', '5\r\nhello\r\n0\r\n\r\n', 'zz\r\nhello\r\n', 'ffffffffffffffffff\r\n', '5\r\nhel', '5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n', '-1\r\n', '0\r\n\r\n'), weight: 3 },
+  {
+    arbitrary: fc.constantFrom(
+      'hello',
+      '5\r\nhello\r\n0\r\n\r\n',
+      'zz\r\nhello\r\n',
+      'ffffffffffffffffff\r\n',
+      '5\r\nhel',
+      '5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n',
+      '-1\r\n',
+      '0\r\n\r\n',
+    ),
+    weight: 3,
+  },
   {
     arbitrary: fc.constantFrom(
       'GET /ws/alice/__echo HTTP/1.1\r\nHost: {{host}}\r\nCookie: workspace_token={{mallory}}\r\n\r\n',
@@ -142,7 +265,16 @@ const body = fc.oneof(
     ),
     weight: 2,
   },
-  { arbitrary: fc.constantFrom('\x81\x85\x01\x02\x03\x04iganm', '\x81\x05hello', '\x81\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x02\x03\x04', '\x88\x80\x01\x02\x03\x04', '\x00\x00\x00'), weight: 2 },
+  {
+    arbitrary: fc.constantFrom(
+      '\x81\x85\x01\x02\x03\x04iganm',
+      '\x81\x05hello',
+      '\x81\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x02\x03\x04',
+      '\x88\x80\x01\x02\x03\x04',
+      '\x00\x00\x00',
+    ),
+    weight: 2,
+  },
   { arbitrary: bytes(60), weight: 1 },
 );
 

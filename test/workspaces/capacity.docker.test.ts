@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LABEL } from '../../src/runtimes/docker.js';
+import { LABEL } from '../../src/runtimes/engine/labels.js';
 import { cleanupInstance, demoImage, engine, requireEngine, slowDemoImage, uniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
 import { pageLoad, startGateway, token } from '../support/gateway.js';

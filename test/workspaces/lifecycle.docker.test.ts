@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupInstance, demoImage, dockerCli, engine, requireEngine, uniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
+import { eventually } from '../support/eventually.js';
 import { openWebSocket, pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
 import { call, visit } from '../support/http.js';
 
@@ -12,16 +13,6 @@ const restartScope = uniqueInstance('lifecycle-restart');
 const oomScope = uniqueInstance('lifecycle-oom');
 let image = '';
 const env = (s = scope) => ({ ...dockerEnv(s, image), GATEWAY_IDLE_TIMEOUT: '3s', GATEWAY_REMOVE_AFTER: '4s' });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 async function me(gw: TestGateway, jwt: string) {
   return (await call(`${gw.url}/api/workspaces/me`, { headers: { authorization: `Bearer ${jwt}`, accept: 'application/json' } })).json();
@@ -59,7 +50,7 @@ describe('workspace lifecycle on the real engine', () => {
       expect(close!.code).toBe(1001);
       expect(close!.reason).toContain('idle');
       // The close frame goes out before the container stops; the API follows once it has.
-      const watcherState = await until('the stopped state', async () => {
+      const watcherState = await eventually('the stopped state', async () => {
         const body = await me(gw, watcherJwt);
         return body.state === 'running' ? undefined : body;
       });
@@ -79,7 +70,7 @@ describe('workspace lifecycle on the real engine', () => {
     const jwt = await token('returner');
     expect((await visit(`${gw.url}/ws/returner/__file?name=work.txt`, { method: 'PUT', headers: pageLoad(jwt), body: 'homework' })).status).toBe(201);
     await call(`${gw.url}/api/workspaces/returner/stop`, { method: 'POST', headers: { authorization: `Bearer ${jwt}`, accept: 'application/json' } });
-    await until('the container to be removed', async () => ((await containersOf(scope.instance, 'returner')).length === 0 ? true : undefined));
+    await eventually('the container to be removed', async () => ((await containersOf(scope.instance, 'returner')).length === 0 ? true : undefined));
     const volumes = await engine().listVolumes({ filters: { name: [`${scope.prefix}returner_data`] } });
     expect(volumes.Volumes?.map((v) => v.Name)).toEqual([`${scope.prefix}returner_data`]);
     const back = await visit(`${gw.url}/ws/returner/__file?name=work.txt`, { headers: pageLoad(jwt) });
@@ -104,7 +95,9 @@ describe('workspace lifecycle on the real engine', () => {
       const { socket } = await openWebSocket(`${second.wsUrl}/ws/phoenix/socket`, { cookie: `workspace_token=${jwt}` });
       expect(socket).toBeDefined();
       const socketClosed = closed(socket!);
-      await until('the idle stop after the restart', async () => ((await containersOf(restartScope.instance, 'phoenix'))[0]?.State === 'exited' ? true : undefined));
+      await eventually('the idle stop after the restart', async () =>
+        (await containersOf(restartScope.instance, 'phoenix'))[0]?.State === 'exited' ? true : undefined,
+      );
       expect((await socketClosed).code).toBe(1001);
     } finally {
       await second.close();
@@ -119,7 +112,7 @@ describe('workspace lifecycle on the real engine', () => {
     const [container] = await containersOf(scope.instance, 'victim');
     expect((await dockerCli(['kill', container!.Id])).code).toBe(0);
     await socketClosed;
-    const state = await until('the error state', async () => {
+    const state = await eventually('the error state', async () => {
       const body = await me(gw, jwt);
       return body.state === 'error' ? body : undefined;
     });
@@ -134,7 +127,7 @@ describe('workspace lifecycle on the real engine', () => {
       const jwt = await token('hog');
       expect((await visit(`${tight.url}/ws/hog/`, { headers: pageLoad(jwt) })).status).toBe(200);
       await call(`${tight.url}/ws/hog/__memhog`, { headers: scriptRequest(jwt) });
-      const state = await until('the out-of-memory error', async () => {
+      const state = await eventually('the out-of-memory error', async () => {
         const body = await me(tight, jwt);
         return body.state === 'error' ? body : undefined;
       });

@@ -37,14 +37,14 @@ const SET_ID_BITS = 0o6000;
 const stripSetId = (type: string | undefined, mode: number | undefined): number | undefined =>
   mode !== undefined && type !== 'Directory' ? mode & ~SET_ID_BITS : mode;
 
-const badArchive = (detail: string): BadRequestError =>
-  new BadRequestError(`The backup is not a readable tar archive (${detail}).`, 'bad_archive');
+const badArchive = (detail: string): BadRequestError => new BadRequestError(`The backup is not a readable tar archive (${detail}).`, 'bad_archive');
 
 /** node-tar's codes for input that is not (or no longer) a tar stream. */
 const BAD_ARCHIVE_CODES = new Set(['TAR_BAD_ARCHIVE', 'TAR_ABORT']);
 
 function archiveFailure(err: unknown): Error {
-  const code = typeof err === 'object' && err !== null ? (err as { tarCode?: unknown; code?: unknown }).tarCode ?? (err as { code?: unknown }).code : undefined;
+  const code =
+    typeof err === 'object' && err !== null ? ((err as { tarCode?: unknown; code?: unknown }).tarCode ?? (err as { code?: unknown }).code) : undefined;
   if (typeof code === 'string' && BAD_ARCHIVE_CODES.has(code)) return badArchive(err instanceof Error ? err.message : String(err));
   return err instanceof Error ? err : new Error(String(err));
 }
