@@ -9,16 +9,13 @@ import { pathToFileURL } from 'node:url';
 const load = (path) => import(pathToFileURL(join(process.env.WG_DIST, path)).href);
 const { loadConfig } = await load('config/load.js');
 const { createLogger } = await load('log.js');
-const { LEADER_SOCKET_ENV, runLeader } = await load('cluster/leader.js');
+const { serve } = await load('app.js');
+const { createRuntime } = await load('runtimes/create.js');
 
 const config = loadConfig({ env: process.env });
 const logger = createLogger(config.log_level);
-if (cluster.isWorker) {
-  const { runWorker } = await load('cluster/worker.js');
-  await runWorker(config, process.env[LEADER_SOCKET_ENV] ?? '', logger);
-} else {
-  const { createRuntime } = await load('runtimes/create.js');
-  await runLeader(config, logger, await createRuntime(config, logger));
+await serve(config, logger, () => createRuntime(config, logger));
+if (cluster.isPrimary) {
   process.on('SIGUSR2', () =>
     setImmediate(() => {
       throw new Error('simulated leader crash');
