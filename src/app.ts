@@ -14,6 +14,7 @@ import { HotPath } from './http/hot-path.js';
 import { originPolicyOf } from './http/origin.js';
 import { createGatewayServer, serverLimitsOf } from './http/server.js';
 import { WorkspaceForwarding } from './http/workspace-forwarding.js';
+import { GatewayError } from './errors.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics, type MetricsJson } from './metrics/metrics.js';
 import { SocketRegistry } from './proxy/socket-registry.js';
@@ -147,7 +148,9 @@ export function createApp(options: AppOptions): App {
         privateSocket ? 'gateway leader listening for its workers' : 'gateway listening',
       );
       // An unsafe network or an absent engine is found now, not at the first spawn; spawns and /readyz ask again.
-      manager.prepare().catch((err: Error) => logger.warn({ err: err.message }, 'the runtime is not ready yet'));
+      manager
+        .prepare()
+        .catch((err: Error) => logger.warn({ err: err.message, detail: err instanceof GatewayError ? err.detail : undefined }, 'the runtime is not ready yet'));
       // What already runs is served at once; an engine that is away now is caught up with later.
       manager.reconcile().then(
         (found) => logger.info({ workspaces: found.length }, 'workspaces found in the engine'),

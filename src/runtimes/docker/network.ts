@@ -27,11 +27,28 @@ export class UnsafeNetworkError extends GatewayError {
  * a network where containers reach each other any student could open a
  * neighbour's editor. Creates it when missing; refuses one that is unsafe.
  */
-export async function ensureIsolatedNetwork(client: EngineClient, settings: Pick<DockerSettings, 'network' | 'instance'>, logger: Logger): Promise<void> {
+/** Checks in flight in this process, by network name: gateways (or tests) sharing a process make one network, not two. */
+const inFlight = new Map<string, Promise<void>>();
+
+export function ensureIsolatedNetwork(client: EngineClient, settings: Pick<DockerSettings, 'network' | 'instance'>, logger: Logger): Promise<void> {
+  let check = inFlight.get(settings.network);
+  if (!check) {
+    check = checkOrCreate(client, settings, logger).finally(() => inFlight.delete(settings.network));
+    inFlight.set(settings.network, check);
+  }
+  return check;
+}
+
+async function checkOrCreate(client: EngineClient, settings: Pick<DockerSettings, 'network' | 'instance'>, logger: Logger): Promise<void> {
   const { network } = settings;
-  const inspect = () => client.find('inspect network', () => client.docker.getNetwork(network).inspect() as Promise<Docker.NetworkInspectInfo>);
-  let info = await inspect();
-  if (!info) {
+  // By listing, not by name: two gateways starting at once can both create it (the engine's duplicate
+  // check is not atomic), and a name that matches two networks cannot be inspected at all.
+  const named = async () =>
+    (await client.call('list networks', () => client.docker.listNetworks({ filters: { name: [network] } })))
+      .filter((n) => n.Name === network)
+      .sort((a, b) => a.Created.localeCompare(b.Created));
+  let found = await named();
+  if (found.length === 0) {
     try {
       await client.call('create network', (abortSignal) =>
         client.docker.createNetwork({
@@ -48,8 +65,15 @@ export async function ensureIsolatedNetwork(client: EngineClient, settings: Pick
       // 409: another gateway (or a parallel prepare) created it first; check theirs below.
       if (statusOf(err) !== 409) throw err;
     }
-    info = await inspect();
-    if (!info) throw new Error(`network ${network} vanished right after it was created`);
+    found = await named();
+  }
+  const [info, ...twins] = found;
+  if (!info) throw new Error(`network ${network} vanished right after it was created`);
+  // Created twice in the same instant: the oldest stays, the others are removed while still empty.
+  for (const twin of twins) {
+    await client
+      .call('remove network', () => client.docker.getNetwork(twin.Id).remove())
+      .catch((err: unknown) => logger.warn({ network, err }, 'could not remove a second network of the same name'));
   }
   if (info.Driver !== 'bridge' || info.Options?.[ICC_OPTION] !== 'false') throw new UnsafeNetworkError(network, info);
 }
