@@ -30,6 +30,14 @@ function fakeEngine(): Server {
     if (path === '/_ping') return answer(500, { message: PING_REFUSAL });
     if (path === '/events') return void res.writeHead(200, { 'content-type': 'application/json' }).flushHeaders();
     if (path === '/containers/json') return answer(200, []);
+    if (path === '/networks') {
+      // The gateway finds its network by listing with a name filter: the one asked for exists, and is safe.
+      const filters = JSON.parse(new URL(req.url ?? '/', 'http://engine').searchParams.get('filters') ?? '{}') as { name?: string[] };
+      const name = filters.name?.[0] ?? 'wg-net';
+      return answer(200, [
+        { Id: 'n1', Name: name, Created: '2026-01-01T00:00:00Z', Driver: 'bridge', Options: { 'com.docker.network.bridge.enable_icc': 'false' } },
+      ]);
+    }
     if (path.startsWith('/networks/')) return answer(200, { Name: 'wg-net', Driver: 'bridge', Options: { 'com.docker.network.bridge.enable_icc': 'false' } });
     if (path === '/volumes/create') return answer(201, { Name: 'v' });
     if (path === '/containers/create') return answer(500, { message: CREATE_REFUSAL });
