@@ -14,7 +14,7 @@ import type { WorkspaceManager } from '../workspaces/manager.js';
 import { acceptsHtml, isPageLoad } from './client-kind.js';
 import { hostRefusal } from './host.js';
 import type { HotPath } from './hot-path.js';
-import { isCrossSiteWrite, originAllowed, type OriginPolicy } from './origin.js';
+import { originAllowed, refuseCrossSiteWrite, type OriginPolicy } from './origin.js';
 import type { RequestContext } from './request-context.js';
 import { requestId } from './request-id.js';
 import { logWhenDone, pathOnly } from './request-log.js';
@@ -36,8 +36,6 @@ export interface GatewayDeps {
   /** For /readyz: which runtime answered. */
   runtimeName: string;
 }
-
-const crossSite = () => new ForbiddenError('Another site may not send this to your workspace; open the workspace itself and try again there.', 'cross_site');
 
 /** A wake that is ready this fast goes straight to the editor, without a starting page flashing by. */
 const PAGE_GRACE_MS = 400;
@@ -133,7 +131,7 @@ export class Gateway {
     const badHost = hostRefusal(req, this.policy);
     if (badHost) throw badHost;
     const r = route(req.url);
-    if (r.kind === 'workspace' && isCrossSiteWrite(req, this.policy)) throw crossSite();
+    if (r.kind === 'workspace') refuseCrossSiteWrite(req, this.policy);
     return r;
   }
 

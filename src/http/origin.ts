@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/load.js';
+import { ForbiddenError } from '../errors.js';
 import { peerAddress } from './peer.js';
 import { createProxyTrust } from './proxy-trust.js';
 
@@ -80,4 +81,9 @@ export function isCrossSiteWrite(req: IncomingMessage, policy: OriginPolicy): bo
   if (site === 'same-origin' || site === 'none') return false;
   if (req.headers.origin === undefined) return site !== undefined;
   return !originAllowed(req, policy);
+}
+
+/** The one refusal of a cross-site write, into a workspace or to the API. */
+export function refuseCrossSiteWrite(req: IncomingMessage, policy: OriginPolicy): void {
+  if (isCrossSiteWrite(req, policy)) throw new ForbiddenError('Another site may not send this; open the page itself and try again there.', 'cross_site');
 }
