@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the tools the test suite drives are here and a Docker Engine answers:
-# installs Debian's docker.io (and the browser, compose) when missing, starts dockerd
-# in the background when no engine answers, and waits for its socket.
+# installs Debian's docker.io (and the browser, compose, the test LMS's Django and
+# the nginx edge) when missing, starts dockerd in the background when no engine
+# answers, and waits for its socket.
 set -euo pipefail
 
 DOCKER=/usr/bin/docker
@@ -11,6 +12,13 @@ need=()
 command -v docker-compose >/dev/null || need+=(docker-compose)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v busybox >/dev/null || need+=(busybox-static)
+# The test LMS (test/lms) runs on Debian's Python, not whatever python3 is first on PATH;
+# python3-cryptography is only a Recommends of python3-jwt, and RS256 needs it.
+/usr/bin/python3 -c 'import django' 2>/dev/null || need+=(python3-django)
+/usr/bin/python3 -c 'import rest_framework' 2>/dev/null || need+=(python3-djangorestframework)
+/usr/bin/python3 -c 'import rest_framework_simplejwt' 2>/dev/null || need+=(python3-djangorestframework-simplejwt)
+/usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-engine: installing ${need[*]}" >&2

@@ -4,14 +4,16 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { RateLimiter } from './api/rate-limit.js';
 import { createWorkspaceApi } from './api/workspace-api.js';
-import { authenticatorOf } from './auth/authenticator.js';
+import { authenticatorOf, cookieNamesOf } from './auth/authenticator.js';
+import { LaunchLinks } from './auth/launch-links.js';
+import type { Session } from './auth/sessions.js';
 import { runLeader } from './cluster/leader.js';
 import { adoptPeerHeader } from './cluster/peer-header.js';
 import { LEADER_SOCKET_ENV, runWorker } from './cluster/worker.js';
 import type { Config } from './config/load.js';
 import { Gateway } from './http/gateway.js';
 import { HotPath } from './http/hot-path.js';
-import { originPolicyOf } from './http/origin.js';
+import { originPolicyOf, requestProto } from './http/origin.js';
 import { createGatewayServer, serverLimitsOf } from './http/server.js';
 import { WorkspaceForwarding } from './http/workspace-forwarding.js';
 import { GatewayError } from './errors.js';
@@ -20,6 +22,7 @@ import { createMetrics, type Metrics, type MetricsJson } from './metrics/metrics
 import { SocketRegistry } from './proxy/socket-registry.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { IdlePolicy } from './workspaces/idle-policy.js';
+import { Listeners } from './workspaces/listeners.js';
 import { WorkspaceManager } from './workspaces/manager.js';
 
 export interface AppOptions {
@@ -45,6 +48,8 @@ export interface App {
   logger: Logger;
   sockets: SocketRegistry;
   idlePolicy: IdlePolicy;
+  /** A session was logged out here (a cluster's leader tells its workers). */
+  onLogout(listener: (session: Session) => void): () => void;
   /** Listens on config host/port; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
   close(): Promise<void>;
@@ -76,14 +81,30 @@ export function createApp(options: AppOptions): App {
     others: options.workerMetrics,
   });
   const policy = originPolicyOf(config);
-  const authenticate = authenticatorOf(config);
-  const forwarding = new WorkspaceForwarding({ config, policy, metrics, directory: manager, sockets, logger });
+  const authenticate = authenticatorOf(config, (req) => requestProto(req, policy) === 'https');
+  const forwarding = new WorkspaceForwarding({
+    config,
+    policy,
+    metrics,
+    directory: manager,
+    sockets,
+    sessions: authenticate.sessions,
+    cookieNames: cookieNamesOf(config),
+    logger,
+  });
+  const loggedOut = new Listeners<[Session]>();
   const hotPath = new HotPath({ authenticate, directory: manager, forwarding, adminWorkspaceAccess: config.admin_workspace_access, logger });
   const api = createWorkspaceApi({
     manager,
     authenticate,
     policy,
-    cookieName: config.cookie_name,
+    launchLinks: new LaunchLinks(),
+    lmsOrigins: config.lms_origins,
+    loginUrl: config.login_url,
+    onLogout: (session) => {
+      forwarding.endSession(session.id);
+      loggedOut.tell(session);
+    },
     archiveDir: config.archive_dir,
     progressLimitMs: config.spawn_timeout + 10_000,
     rateLimiter: new RateLimiter(config.start_rate_limit),
@@ -136,6 +157,7 @@ export function createApp(options: AppOptions): App {
     logger,
     sockets,
     idlePolicy,
+    onLogout: (listener) => loggedOut.add(listener),
     async listen() {
       await new Promise<void>((ok, fail) => {
         server.once('error', fail);

@@ -5,15 +5,17 @@ import { createGunzip, createGzip } from 'node:zlib';
 import type { Logger } from 'pino';
 import { mayManage, requireAdmin } from '../auth/access.js';
 import type { Authenticated, Authenticator } from '../auth/authenticator.js';
-import { authCookie } from '../auth/credentials.js';
+import type { LaunchLinks } from '../auth/launch-links.js';
+import type { Session } from '../auth/sessions.js';
 import type { Identity } from '../auth/identity.js';
 import { isUserId, SELF_SEGMENT } from '../auth/user-id.js';
 import { beforeDeadline } from '../deadline.js';
 import { BadRequestError, ForbiddenError, GatewayError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, RestoreTimeoutError } from '../errors.js';
-import { publicOrigin, refuseCrossSiteWrite, requestProto, type OriginPolicy } from '../http/origin.js';
+import { publicOrigin, refuseCrossSiteWrite, type OriginPolicy } from '../http/origin.js';
 import type { RequestContext } from '../http/request-context.js';
-import { sendJson } from '../http/respond.js';
-import { WORKSPACE_PREFIX } from '../http/route.js';
+import { errorPage } from '../http/pages.js';
+import { redirect, sendJson, sendPage } from '../http/respond.js';
+import { LAUNCH_PREFIX, WORKSPACE_PREFIX } from '../http/route.js';
 import type { WorkspaceManager } from '../workspaces/manager.js';
 import type { Workspace } from '../workspaces/workspace.js';
 import { streamProgress } from './progress-stream.js';
@@ -24,7 +26,13 @@ export interface WorkspaceApiOptions {
   manager: WorkspaceManager;
   authenticate: Authenticator;
   policy: OriginPolicy;
-  cookieName: string;
+  launchLinks: LaunchLinks;
+  /** LMS frontends that may make the create call and `GET /api/workspaces/me` from the browser (CORS). */
+  lmsOrigins: string[];
+  /** Where a dead launch link sends the student back to (GATEWAY_LOGIN_URL). */
+  loginUrl?: string;
+  /** A session was logged out: its WebSockets are closed (in every process). */
+  onLogout: (session: Session) => void;
   archiveDir?: string;
   /** How long a progress stream stays open at most. */
   progressLimitMs: number;
@@ -57,6 +65,8 @@ interface Endpoint {
   /** Path segments after `/api`; `:user` is a user id or `me`. */
   pattern: string[];
   who: Caller;
+  /** An LMS frontend on another origin may make it (GATEWAY_LMS_ORIGINS). */
+  cors?: true;
   handle: (call: Call) => Promise<void> | void;
 }
 
@@ -93,15 +103,30 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
   const endpoints: Endpoint[] = [
     {
       // The LMS's existing call: starts the caller's workspace and hands the token over as the cookie.
+      // The LMS's existing call: starts the caller's workspace and answers a launch link any browser can open.
       method: 'POST',
       pattern: ['users', 'workspace', 'create'],
       who: 'user',
+      cors: true,
       async handle({ req, res, auth, user }) {
         options.rateLimiter.take(user);
         const status = await startWithGrace(manager, user);
-        const maxAgeSeconds = Math.max(0, Math.floor((auth.identity.expiresAt - Date.now()) / 1000));
-        res.setHeader('set-cookie', authCookie(options.cookieName, auth.token, { secure: requestProto(req, policy) === 'https', maxAgeSeconds }));
-        sendJson(res, 200, { url: `${publicOrigin(req, policy)}${WORKSPACE_PREFIX}${user}/`, status });
+        const origin = publicOrigin(req, policy);
+        // A same-site frontend's fetch keeps the session cookie; the launch link serves every other browser.
+        if (auth.setCookie) res.setHeader('set-cookie', auth.setCookie);
+        const code = options.launchLinks.issue(auth.identity);
+        sendJson(res, 200, { url: `${origin}${LAUNCH_PREFIX}${code}`, workspace_url: `${origin}${WORKSPACE_PREFIX}${user}/`, status });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: ['logout'],
+      who: 'user',
+      handle({ req, res, auth, ctx }) {
+        res.setHeader('set-cookie', options.authenticate.logout(req, auth.session));
+        options.onLogout(auth.session);
+        options.logger.info({ reqId: ctx.id, user: auth.identity.user }, 'signed out');
+        sendJson(res, 200, { signedOut: true });
       },
     },
     {
@@ -118,6 +143,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
       method: 'GET',
       pattern: ['workspaces', SELF_SEGMENT],
       who: 'user',
+      cors: true,
       async handle({ req, res, user }) {
         sendJson(res, 200, describe(req, user, await current(user)));
       },
@@ -184,13 +210,35 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
     },
   ];
 
+  /** A launch link: its own credential, so it is used before (and instead of) any sign-in. */
+  const launch = (req: IncomingMessage, res: ServerResponse, code: string) => {
+    const identity = options.launchLinks.redeem(code);
+    if (!identity) {
+      const message = 'This launch link was used already, has expired or is not one of ours. Start your workspace again from the LMS.';
+      return sendPage(res, 400, errorPage(400, 'This link cannot open a workspace', message, 'launch_invalid', options.loginUrl, 'Back to the LMS'));
+    }
+    const auth = options.authenticate.launched(req, identity);
+    res.setHeader('set-cookie', auth.setCookie!);
+    options.logger.info({ user: identity.user }, 'launched');
+    redirect(res, 303, `${WORKSPACE_PREFIX}${identity.user}/`);
+  };
+
   return async (req, res, path, ctx) => {
     const segments = path.split('/').filter(Boolean).slice(1);
     const method = req.method ?? 'GET';
+    if (segments.length === 2 && segments[0] === 'launch' && (method === 'GET' || method === 'HEAD')) return launch(req, res, segments[1]!);
+    const matches = endpoints.filter((e) => matchesPattern(e.pattern, segments));
+    const origin = req.headers.origin;
+    const fromLms = origin !== undefined && options.lmsOrigins.includes(origin) && matches.some((e) => e.cors);
+    if (fromLms) {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'Origin');
+      if (method === 'OPTIONS') return preflight(res, matches);
+    }
     const auth = await options.authenticate.authenticate(req);
     const identity = (ctx.identity = auth.identity);
-    refuseCrossSiteWrite(req, policy);
-    const matches = endpoints.filter((e) => matchesPattern(e.pattern, segments));
+    // An LMS call from its listed origin brings its Bearer token: there is no ambient credential to abuse.
+    if (!fromLms) refuseCrossSiteWrite(req, policy);
     if (matches.length === 0) throw new NotFoundError('No such API call.');
     const endpoint = matches.find((e) => e.method === method);
     if (!endpoint) throw new MethodNotAllowedError(matches.map((e) => e.method));
@@ -228,6 +276,16 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
 
 function matchesPattern(pattern: string[], segments: string[]): boolean {
   return pattern.length === segments.length && pattern.every((p, i) => p === ':user' || p === segments[i]);
+}
+
+/** A CORS preflight from a listed LMS origin: the methods of the call, the `Authorization` header, no credentials. */
+function preflight(res: ServerResponse, matches: Endpoint[]): void {
+  res.writeHead(204, {
+    'access-control-allow-methods': matches.map((e) => e.method).join(', '),
+    'access-control-allow-headers': 'Authorization, Content-Type',
+    'access-control-max-age': '600',
+  });
+  res.end();
 }
 
 function authorize(who: Caller, identity: Identity, user: string): void {

@@ -22,7 +22,8 @@ export class LeaderLink {
   /** `timeoutMs` covers a spawn: the leader may hold a request until the workspace is up. */
   constructor(socketPath: string, timeoutMs: number, onFailure: (kind: UpstreamFailure) => void) {
     this.endpoint = { socketPath };
-    this.http = new HttpForwarder({ timeoutMs, onFailure: (_, kind) => onFailure(kind), sendError });
+    // The leader's answers are the gateway's own: its session cookies pass.
+    this.http = new HttpForwarder({ timeoutMs, onFailure: (_, kind) => onFailure(kind), sendError, gatewayCookies: new Set() });
     this.ws = new WebSocketForwarder({ timeoutMs, onFailure: (_, kind) => onFailure(kind), onOpen: () => {}, reject: rejectUpgrade });
   }
 

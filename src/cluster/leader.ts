@@ -104,6 +104,7 @@ export async function runLeader(config: Config, logger: Logger, runtime: Runtime
     withdraw(user);
     broadcast({ type: 'close-sockets', user, code: 1001, reason: `workspace stopped (${reason})` });
   });
+  app.onLogout((session) => broadcast({ type: 'session-ended', session: { id: session.id, startedAt: session.startedAt } }));
   manager.onDown((user, reason) => {
     withdraw(user);
     broadcast({ type: 'close-sockets', user, code: 1011, reason: `workspace ${reason}` });

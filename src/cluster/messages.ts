@@ -9,6 +9,8 @@ export type ToWorker =
   | { type: 'endpoint'; user: string; endpoint?: Endpoint }
   /** Close the user's WebSockets with this code (the workspace is stopping or went down). */
   | { type: 'close-sockets'; user: string; code: number; reason: string }
+  /** A session was logged out: refuse it and close its WebSockets. */
+  | { type: 'session-ended'; session: { id: string; startedAt: number } }
   | { type: 'metrics-request'; id: number };
 
 /** Worker → leader. */

@@ -48,8 +48,8 @@ export class WorkerGateway {
     this.deps.authenticate
       .authenticate(req)
       .then(
-        ({ identity }) => {
-          if (!this.deps.hotPath.serve(req, res, r, id, identity)) this.deps.leader.web(req, res);
+        (auth) => {
+          if (!this.deps.hotPath.serve(req, res, r, id, auth)) this.deps.leader.web(req, res);
         },
         () => this.deps.leader.web(req, res),
       )
@@ -65,10 +65,10 @@ export class WorkerGateway {
     this.deps.authenticate
       .authenticate(req)
       .then(
-        ({ identity }) => {
-          const endpoint = this.deps.hotPath.endpointFor(identity, r.user);
+        (auth) => {
+          const endpoint = this.deps.hotPath.endpointFor(auth.identity, r.user);
           if (socket.destroyed) return;
-          if (endpoint) this.deps.forwarding.upgrade(req, socket, head, requestId(req), identity, r, endpoint);
+          if (endpoint) this.deps.forwarding.upgrade(req, socket, head, requestId(req), auth, r, endpoint);
           else this.deps.leader.upgrade(req, socket, head);
         },
         () => this.deps.leader.upgrade(req, socket, head),

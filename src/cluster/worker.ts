@@ -1,9 +1,9 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import { authenticatorOf } from '../auth/authenticator.js';
+import { authenticatorOf, cookieNamesOf } from '../auth/authenticator.js';
 import type { Config } from '../config/load.js';
 import { HotPath } from '../http/hot-path.js';
-import { originPolicyOf } from '../http/origin.js';
+import { originPolicyOf, requestProto } from '../http/origin.js';
 import { createGatewayServer, serverLimitsOf } from '../http/server.js';
 import { WorkspaceForwarding } from '../http/workspace-forwarding.js';
 import { createMetrics } from '../metrics/metrics.js';
@@ -30,8 +30,9 @@ export async function runWorker(config: Config, leaderSocket: string, baseLogger
   const sockets = new SocketRegistry();
   const metrics = createMetrics({ workspaceStates: () => ({}), openWebSockets: () => sockets.size });
   const policy = originPolicyOf(config);
-  const authenticate = authenticatorOf(config);
-  const forwarding = new WorkspaceForwarding({ config, policy, metrics, directory, sockets, logger });
+  const authenticate = authenticatorOf(config, (req) => requestProto(req, policy) === 'https');
+  const cookieNames = cookieNamesOf(config);
+  const forwarding = new WorkspaceForwarding({ config, policy, metrics, directory, sockets, sessions: authenticate.sessions, cookieNames, logger });
   const hotPath = new HotPath({ authenticate, directory, forwarding, adminWorkspaceAccess: config.admin_workspace_access, logger });
   const leader = new LeaderLink(leaderSocket, config.spawn_timeout + config.proxy_timeout, (kind) =>
     logger.error({ upstream: kind }, 'the leader process did not answer'),
@@ -49,6 +50,9 @@ export async function runWorker(config: Config, leaderSocket: string, baseLogger
         return directory.set(message.user, message.endpoint);
       case 'close-sockets':
         return sockets.closeUser(message.user, message.code, message.reason);
+      case 'session-ended':
+        authenticate.sessions.end(message.session);
+        return forwarding.endSession(message.session.id);
       case 'metrics-request':
         void metrics.registry.getMetricsAsJSON().then((json) => send({ type: 'metrics', id: message.id, metrics: json }));
         return;

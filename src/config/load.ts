@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { Setting, SettingValues } from './setting.js';
@@ -7,6 +8,8 @@ import { envName, settings, type SettingKey } from './settings.js';
 export type Config = SettingValues<typeof settings> & {
   /** The resolved verification key material (secret read from its file, PEM read from its path). */
   jwt_key: JwtKey;
+  /** The key that signs gateway sessions: its own, or derived from the LMS's shared secret (never equal to it). */
+  session_key: Uint8Array;
 };
 
 export type JwtKey = { kind: 'secret'; secret: Uint8Array } | { kind: 'public_key'; pem: string } | { kind: 'jwks'; url: string };
@@ -76,8 +79,42 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
 
   const jwtKey = problems.length === 0 ? resolveJwtKey(out, problems) : undefined;
-  if (problems.length > 0 || !jwtKey) throw new ConfigError(problems);
-  return { ...(out as Omit<Config, 'jwt_key'>), jwt_key: jwtKey } as Config;
+  const sessionKey = jwtKey ? resolveSessionKey(out, jwtKey, problems) : undefined;
+  if (problems.length > 0 || !jwtKey || !sessionKey) throw new ConfigError(problems);
+  return { ...(out as Omit<Config, 'jwt_key' | 'session_key'>), jwt_key: jwtKey, session_key: sessionKey } as Config;
+}
+
+/**
+ * Its own key when one is given. Derived otherwise, only from an LMS shared
+ * secret (HKDF: the session key never equals the LMS key, so a session cookie
+ * is no LMS token and the other way round); a public key is no secret to derive from.
+ */
+function resolveSessionKey(values: Record<string, unknown>, jwtKey: JwtKey, problems: string[]): Uint8Array | undefined {
+  const secret = values.session_secret as string | undefined;
+  const secretFile = values.session_secret_file as string | undefined;
+  if (secret !== undefined && secretFile !== undefined) {
+    problems.push(`${envName('session_secret')} and ${envName('session_secret_file')}: set one, not both`);
+    return undefined;
+  }
+  let value = secret;
+  if (secretFile !== undefined) {
+    try {
+      value = readFileSync(secretFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      problems.push(`${envName('session_secret_file')}: cannot read ${secretFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return undefined;
+    }
+  }
+  if (value !== undefined) {
+    if (value.length >= 32) return new TextEncoder().encode(value);
+    problems.push(`${secretFile !== undefined ? envName('session_secret_file') : envName('session_secret')}: the session key must be at least 32 characters`);
+    return undefined;
+  }
+  if (jwtKey.kind === 'secret') return new Uint8Array(hkdfSync('sha256', jwtKey.secret, 'workspace-gateway', 'session cookie v1', 32));
+  problems.push(
+    `no session key: set ${envName('session_secret')} or ${envName('session_secret_file')} (with a public key or JWKS there is no shared secret to derive one from)`,
+  );
+  return undefined;
 }
 
 const isHmac = (alg: string) => alg.startsWith('HS');

@@ -48,3 +48,13 @@ export function isAddressOrCidr(entry: string): boolean {
   const n = Number(bits);
   return /^\d+$/.test(bits) && n >= 0 && n <= (version === 4 ? 32 : 128);
 }
+
+/** A browser origin as `Origin` carries it: scheme, host and port, no path. */
+export function isOrigin(entry: string): boolean {
+  try {
+    const url = new URL(entry);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === entry;
+  } catch {
+    return false;
+  }
+}

@@ -2,8 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { mayOpenWorkspace } from '../auth/access.js';
-import type { Authenticator } from '../auth/authenticator.js';
-import type { Identity } from '../auth/identity.js';
+import type { Authenticated, Authenticator } from '../auth/authenticator.js';
 import type { Config } from '../config/load.js';
 import { beforeDeadline } from '../deadline.js';
 import { ForbiddenError, GatewayError, NotFoundError, UriTooLongError } from '../errors.js';
@@ -106,11 +105,14 @@ export class Gateway {
       case 'add-slash':
         return redirect(res, 308, r.location);
       case 'me': {
-        const identity = await this.authenticate(req, ctx);
-        return redirect(res, 302, `${WORKSPACE_PREFIX}${identity.user}${r.rest || '/'}${r.query}`);
+        const auth = await this.authenticate(req, ctx);
+        if (auth.setCookie) res.setHeader('set-cookie', auth.setCookie);
+        return redirect(res, 302, `${WORKSPACE_PREFIX}${auth.identity.user}${r.rest || '/'}${r.query}`);
       }
       case 'workspace': {
-        await this.authorize(req, ctx, r.user);
+        const auth = await this.authorize(req, ctx, r.user);
+        // Pages the gateway answers itself carry the session cookie too.
+        if (auth.setCookie) res.setHeader('set-cookie', auth.setCookie);
         const manager = this.deps.manager;
         let endpoint = manager.endpointOf(r.user);
         if (!endpoint && isPageLoad(req.headers)) {
@@ -119,7 +121,8 @@ export class Gateway {
           if (!endpoint) return this.sendStartingPage(res, r.user);
         }
         endpoint ??= await manager.whenRunning(r.user);
-        this.deps.forwarding.web(req, res, ctx.id, r, endpoint);
+        if (auth.setCookie) res.removeHeader('set-cookie');
+        this.deps.forwarding.web(req, res, ctx.id, r, endpoint, auth.setCookie);
         return;
       }
     }
@@ -139,12 +142,12 @@ export class Gateway {
     const r = this.route(req);
     if (r.kind !== 'workspace') throw new NotFoundError('WebSockets are only served inside a workspace.');
     if (!originAllowed(req, this.policy)) throw new ForbiddenError('This page may not open a connection to the workspace.', 'bad_origin');
-    const identity = await this.authorize(req, ctx, r.user);
+    const auth = await this.authorize(req, ctx, r.user);
     const manager = this.deps.manager;
     // A WebSocket never wakes a stopped workspace: a forgotten tab would keep it alive for ever.
     const endpoint = manager.endpointOf(r.user) ?? (await manager.whenRunning(r.user));
     if (socket.destroyed) return;
-    this.deps.forwarding.upgrade(req, socket, head, ctx.id, identity, r, endpoint);
+    this.deps.forwarding.upgrade(req, socket, head, ctx.id, auth, r, endpoint);
   }
 
   private sendStartingPage(res: ServerResponse, user: string): void {
@@ -153,15 +156,16 @@ export class Gateway {
     sendPage(res, 200, html, { ...headers, 'x-workspace-status': 'starting' });
   }
 
-  private async authenticate(req: IncomingMessage, ctx: RequestContext): Promise<Identity> {
-    ctx.identity = (await this.deps.authenticate.authenticate(req)).identity;
-    return ctx.identity;
+  private async authenticate(req: IncomingMessage, ctx: RequestContext): Promise<Authenticated> {
+    const auth = await this.deps.authenticate.authenticate(req);
+    ctx.identity = auth.identity;
+    return auth;
   }
 
-  private async authorize(req: IncomingMessage, ctx: RequestContext, user: string): Promise<Identity> {
-    const identity = await this.authenticate(req, ctx);
-    if (!mayOpenWorkspace(identity, user, this.deps.config.admin_workspace_access)) throw new ForbiddenError();
-    return identity;
+  private async authorize(req: IncomingMessage, ctx: RequestContext, user: string): Promise<Authenticated> {
+    const auth = await this.authenticate(req, ctx);
+    if (!mayOpenWorkspace(auth.identity, user, this.deps.config.admin_workspace_access)) throw new ForbiddenError();
+    return auth;
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, error: GatewayError, cause: unknown): void {

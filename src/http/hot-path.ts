@@ -33,15 +33,15 @@ export class HotPath {
   }
 
   /**
-   * Forwards the request when `identity` (by default: the one of a token
-   * already verified and still valid) may open the running workspace;
-   * false when the slow path must decide.
+   * Forwards the request when `auth` (by default: what is known without
+   * waiting — a live session, a token verified before) may open the running
+   * workspace; false when the slow path must decide.
    */
-  serve(req: IncomingMessage, res: ServerResponse, r: WorkspaceRoute, requestId: string, identity = this.deps.authenticate.known(req)): boolean {
-    const endpoint = identity && this.endpointFor(identity, r.user);
+  serve(req: IncomingMessage, res: ServerResponse, r: WorkspaceRoute, requestId: string, auth = this.deps.authenticate.known(req)): boolean {
+    const endpoint = auth && this.endpointFor(auth.identity, r.user);
     if (!endpoint) return false;
-    if (this.debug) logWhenDone(this.deps.logger, req, res, () => ({ reqId: requestId, user: identity.user }), true);
-    this.deps.forwarding.web(req, res, requestId, r, endpoint);
+    if (this.debug) logWhenDone(this.deps.logger, req, res, () => ({ reqId: requestId, user: auth.identity.user }), true);
+    this.deps.forwarding.web(req, res, requestId, r, endpoint, auth.setCookie);
     return true;
   }
 

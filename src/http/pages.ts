@@ -41,8 +41,8 @@ code{font-size:.9em;word-break:break-all}
 <body><main>${body}<p class="muted">workspace-gateway</p></main></body></html>`;
 }
 
-export function errorPage(status: number, title: string, message: string, code: string, retryUrl?: string): string {
-  const retry = retryUrl ? `<p><a class="button" href="${escapeHtml(retryUrl)}">Try again</a></p>` : '';
+export function errorPage(status: number, title: string, message: string, code: string, retryUrl?: string, retryLabel = 'Try again'): string {
+  const retry = retryUrl ? `<p><a class="button" href="${escapeHtml(retryUrl)}">${escapeHtml(retryLabel)}</a></p>` : '';
   return page({
     title,
     body: `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${retry}<p class="muted">Code: <code>${escapeHtml(code)}</code> (HTTP ${status})</p>`,

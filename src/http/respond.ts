@@ -95,7 +95,7 @@ function loginLocation(req: IncomingMessage, loginUrl: string, policy: OriginPol
   }
 }
 
-export function redirect(res: ServerResponse, status: 302 | 308, location: string): void {
+export function redirect(res: ServerResponse, status: 302 | 303 | 308, location: string): void {
   res.writeHead(status, closing(res, { location, 'cache-control': 'no-store', 'content-length': 0 }));
   res.end();
 }

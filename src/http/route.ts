@@ -3,6 +3,8 @@ import { isUserId, SELF_SEGMENT } from '../auth/user-id.js';
 
 export { SELF_SEGMENT };
 export const WORKSPACE_PREFIX = '/ws/';
+/** One-time launch links (SPEC §2a): `/api/launch/<code>`. */
+export const LAUNCH_PREFIX = '/api/launch/';
 
 export type Route =
   | { kind: 'health' }

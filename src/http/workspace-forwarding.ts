@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Identity } from '../auth/identity.js';
+import { gatewayCookies, type Authenticated } from '../auth/authenticator.js';
+import type { CookieNames } from '../auth/credentials.js';
+import type { Session, Sessions } from '../auth/sessions.js';
 import type { Config } from '../config/load.js';
 import { TooManyWebSocketsError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -28,6 +30,8 @@ export interface ForwardingDeps {
   metrics: Metrics;
   directory: WorkspaceDirectory;
   sockets: SocketRegistry;
+  sessions: Sessions;
+  cookieNames: CookieNames;
   logger: Logger;
 }
 
@@ -47,11 +51,17 @@ export class WorkspaceForwarding {
   private readonly ws: WebSocketForwarder;
   /** WebSockets per user, counted from the upgrade: ones still waiting for the workspace's answer count too, so a burst cannot pass together. */
   private readonly webSockets: SocketCap;
+  private readonly gatewayCookies: ReadonlySet<string>;
+  /** The session each upgrade belongs to, until its workspace answers 101. */
+  private readonly pendingSessions = new WeakMap<Duplex, Session>();
+  /** Closes WebSockets whose session went idle, often enough for the idle setting and never more than twice a second. */
+  private readonly sessionSweeper: NodeJS.Timeout;
 
   constructor(private readonly deps: ForwardingDeps) {
     const { config } = deps;
     const onFailure = (user: string, kind: UpstreamFailure) => this.failed(user, kind);
-    this.http = new HttpForwarder({ timeoutMs: config.proxy_timeout, onFailure, sendError });
+    this.gatewayCookies = gatewayCookies(deps.cookieNames);
+    this.http = new HttpForwarder({ timeoutMs: config.proxy_timeout, onFailure, sendError, gatewayCookies: this.gatewayCookies });
     this.ws = new WebSocketForwarder({
       timeoutMs: config.proxy_timeout,
       onFailure,
@@ -59,24 +69,33 @@ export class WorkspaceForwarding {
       reject: rejectUpgrade,
     });
     this.webSockets = new SocketCap(config.max_websockets_per_user);
+    this.sessionSweeper = setInterval(() => this.closeIdleSessions(), Math.min(30_000, Math.max(500, deps.sessions.idleMs / 10)));
+    this.sessionSweeper.unref();
   }
 
-  web(req: IncomingMessage, res: ServerResponse, requestId: string, r: WorkspaceRoute, endpoint: Endpoint): void {
+  /** `setCookie`: the session cookie the answer carries (started or renewed). */
+  web(req: IncomingMessage, res: ServerResponse, requestId: string, r: WorkspaceRoute, endpoint: Endpoint, setCookie?: string): void {
     this.deps.directory.touch(r.user, 'request');
     this.deps.metrics.proxied.inc();
-    this.http.forward(req, res, r.user, endpoint, toWorkspace(req, this.context(req, requestId, r), false));
+    this.http.forward(req, res, r.user, endpoint, toWorkspace(req, this.context(req, requestId, r), false), setCookie);
   }
 
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, identity: Identity, r: WorkspaceRoute, endpoint: Endpoint): void {
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, auth: Authenticated, r: WorkspaceRoute, endpoint: Endpoint): void {
     // Refused before any connection to the workspace is opened.
     if (!this.webSockets.admit(r.user, socket)) {
       this.deps.logger.info({ reqId: requestId, user: r.user, max: this.webSockets.max }, 'upgrade refused: too many WebSockets');
       return rejectUpgrade(socket, new TooManyWebSocketsError(this.webSockets.max));
     }
+    this.pendingSessions.set(socket, auth.session);
     this.ws.forward(req, socket, head, r.user, endpoint, toWorkspace(req, this.context(req, requestId, r), true));
-    // It outlives the request that authenticated it: once the token has expired (plus the
-    // grace) it is closed, and the editor's reconnect must bring a valid token.
-    closeSocketAt(socket, identity.expiresAt + this.deps.config.ws_token_grace, 1008, 'token expired');
+    // It outlives the request that authenticated it, as long as its session: the absolute end is a
+    // timer, the idle end the sweeper's, a logout closeSession's. The reconnect must bring a live session.
+    closeSocketAt(socket, this.deps.sessions.endsAt(auth.session), 1008, 'session ended');
+  }
+
+  /** A logout: the session's WebSockets are closed. */
+  endSession(id: string): void {
+    this.deps.sockets.closeSession(id, 1008, 'signed out');
   }
 
   /** The workspace at this address went away: drop its pooled connections. */
@@ -85,7 +104,15 @@ export class WorkspaceForwarding {
   }
 
   close(): Promise<void> {
+    clearInterval(this.sessionSweeper);
     return this.http.close();
+  }
+
+  private closeIdleSessions(): void {
+    const now = Date.now();
+    for (const { session } of this.deps.sockets.sessions()) {
+      if (!this.deps.sessions.isLive(session, now)) this.deps.sockets.closeSession(session.id, 1008, 'session ended');
+    }
   }
 
   private failed(user: string, kind: UpstreamFailure): void {
@@ -95,10 +122,13 @@ export class WorkspaceForwarding {
   }
 
   private opened(user: string, client: Duplex): void {
-    this.deps.sockets.add(user, client);
-    const directory = this.deps.directory;
+    const session = this.pendingSessions.get(client);
+    this.deps.sockets.add(user, client, session);
+    const { directory, sessions } = this.deps;
     const scanner = new FrameScanner((opcode, length, firstByte) => {
-      if (isStudentFrame(opcode, length, firstByte)) directory.touch(user, 'websocket');
+      if (!isStudentFrame(opcode, length, firstByte)) return;
+      directory.touch(user, 'websocket');
+      if (session) sessions.touch(session.id);
     });
     client.on('data', (chunk: Buffer) => scanner.push(chunk));
   }
@@ -108,7 +138,7 @@ export class WorkspaceForwarding {
     const prefix = `${WORKSPACE_PREFIX}${r.user}`;
     const clientAddress = peerAddress(req) ?? '';
     return {
-      cookieName: config.cookie_name,
+      cookieNames: this.gatewayCookies,
       prefix,
       path: config.strip_prefix ? r.rest + r.query : prefix + r.rest + r.query,
       proto: requestProto(req, policy),

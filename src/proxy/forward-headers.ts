@@ -7,7 +7,8 @@ const IDENTITY_HEADERS = new Set(['x-workspace-user', 'x-remote-user', 'x-user',
 const GATEWAY_HEADER_PREFIX = 'x-workspace-gateway-';
 
 export interface ForwardContext {
-  cookieName: string;
+  /** The gateway's cookies (LMS token, session): removed from what the workspace sees. */
+  cookieNames: ReadonlySet<string>;
   /** `/ws/<user>` */
   prefix: string;
   /** Path (and query) the workspace sees. */
@@ -73,7 +74,7 @@ export function toWorkspace(req: IncomingMessage, ctx: ForwardContext, upgrade: 
       continue;
     if (upgrade ? name === 'sec-websocket-extensions' : HOP_BY_HOP.has(name) || name === 'expect') continue;
     if (name === 'cookie') {
-      const kept = withoutCookie(value as string, ctx.cookieName);
+      const kept = withoutCookie(value as string, ctx.cookieNames);
       if (kept !== undefined) out.push(name, kept);
       continue;
     }

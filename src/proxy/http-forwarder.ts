@@ -11,6 +11,8 @@ export interface HttpForwarderOptions {
   timeoutMs: number;
   onFailure: (user: string, kind: UpstreamFailure) => void;
   sendError: (req: IncomingMessage, res: ServerResponse, error: GatewayError) => void;
+  /** The gateway's own cookies: a workspace's `Set-Cookie` for one of them is dropped (it would sign the browser in as someone else). */
+  gatewayCookies: ReadonlySet<string>;
 }
 
 /** Idle connections kept per workspace, and for how long: less than Node's 5 s keep-alive, so the gateway closes first. */
@@ -37,11 +39,12 @@ export class HttpForwarder {
     this.sweeper.unref();
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint, outgoing: Outgoing): void {
+  /** `setCookie`: the gateway's own cookie for the answer (a session started or renewed). */
+  forward(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint, outgoing: Outgoing, setCookie?: string): void {
     const key = endpointKey(endpoint);
     let pool = this.pools.get(key);
     if (!pool) this.pools.set(key, (pool = new UpstreamPool(endpoint)));
-    new Exchange(req, res, user, this.options, pool, outgoing).start();
+    new Exchange(req, res, user, this.options, pool, outgoing, setCookie).start();
   }
 
   private sweep(): void {
@@ -128,6 +131,7 @@ class Exchange implements ResponseSink {
     private readonly options: HttpForwarderOptions,
     private readonly pool: UpstreamPool,
     private readonly outgoing: Outgoing,
+    private readonly setCookie: string | undefined,
   ) {}
 
   start(): void {
@@ -152,8 +156,11 @@ class Exchange implements ResponseSink {
     const kept: string[] = [];
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!;
-      if (!HOP_BY_HOP.has(name.toLowerCase())) kept.push(name, rawHeaders[i + 1]!);
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower) || (lower === 'set-cookie' && this.setsGatewayCookie(rawHeaders[i + 1]!))) continue;
+      kept.push(name, rawHeaders[i + 1]!);
     }
+    if (this.setCookie) kept.push('Set-Cookie', this.setCookie);
     // Answered before the request's body arrived: the gateway will not read the rest and closes the
     // connection after the answer (http/unread-body.ts), which the client must hear before it sends again.
     if (bodyUnread(this.req)) kept.push('Connection', 'close');
@@ -164,6 +171,11 @@ class Exchange implements ResponseSink {
       // Node refuses some heads its parser accepts (a header value it will not write): nothing went out yet.
       return false;
     }
+  }
+
+  private setsGatewayCookie(value: string): boolean {
+    const eq = value.indexOf('=');
+    return this.options.gatewayCookies.has((eq === -1 ? value : value.slice(0, eq)).trim());
   }
 
   data(chunk: Buffer): boolean {

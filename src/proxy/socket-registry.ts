@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { Session } from '../auth/sessions.js';
 
 /** Close frame (server → client, unmasked): 2-byte code + a short UTF-8 reason. */
 export function closeFrame(code: number, reason: string): Buffer {
@@ -28,30 +29,46 @@ export function closeSocketAt(socket: Duplex, at: number, code: number, reason: 
   socket.on('close', () => clearTimeout(timer));
 }
 
-function closeSocket(socket: Duplex, code: number, reason: string): void {
+export function closeSocket(socket: Duplex, code: number, reason: string): void {
   if (socket.destroyed) return;
   if (!socket.writableEnded) socket.end(closeFrame(code, reason));
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
-/** Open proxied WebSockets per user, so a stopped workspace's tabs are told and closed. */
+/** Open proxied WebSockets per user, so a stopped workspace's tabs are told and closed, and per session, so a logout closes its own. */
 export class SocketRegistry {
   private readonly byUser = new Map<string, Set<Duplex>>();
+  private readonly bySession = new Map<string, { session: Session; sockets: Set<Duplex> }>();
   private total = 0;
 
   get size(): number {
     return this.total;
   }
 
-  add(user: string, socket: Duplex): void {
+  add(user: string, socket: Duplex, session?: Session): void {
     let set = this.byUser.get(user);
     if (!set) this.byUser.set(user, (set = new Set()));
     set.add(socket);
     this.total++;
+    let entry = session && this.bySession.get(session.id);
+    if (session && !entry) this.bySession.set(session.id, (entry = { session, sockets: new Set() }));
+    entry?.sockets.add(socket);
     socket.on('close', () => {
       if (set.delete(socket)) this.total--;
       if (set.size === 0 && this.byUser.get(user) === set) this.byUser.delete(user);
+      if (entry && entry.sockets.delete(socket) && entry.sockets.size === 0 && this.bySession.get(entry.session.id) === entry) {
+        this.bySession.delete(entry.session.id);
+      }
     });
+  }
+
+  /** The sessions that have WebSockets open, with their sockets. */
+  sessions(): IterableIterator<{ session: Session; sockets: Set<Duplex> }> {
+    return this.bySession.values();
+  }
+
+  closeSession(id: string, code: number, reason: string): void {
+    for (const socket of this.bySession.get(id)?.sockets ?? []) closeSocket(socket, code, reason);
   }
 
   /** Destroys every open socket at once (shutdown: upgraded sockets are not the HTTP server's to close). */

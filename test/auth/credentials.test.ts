@@ -1,8 +1,16 @@
 import { parseSetCookie } from 'cookie';
 import { describe, expect, it } from 'vitest';
-import { authCookie, tokenFromHeaders, withoutCookie } from '../../src/auth/credentials.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { authCookie, credentialsOf, withoutCookie } from '../../src/auth/credentials.js';
 
 const NAME = 'workspace_token';
+const NAMES = { token: NAME, session: 'workspace_session' };
+const ONLY = new Set([NAME]);
+/** The LMS token a request brings, Bearer first (as the authenticator takes it). */
+const tokenFromHeaders = (headers: IncomingHttpHeaders, _name: string) => {
+  const found = credentialsOf(headers, NAMES, false);
+  return found.bearer ?? found.token;
+};
 
 describe('tokenFromHeaders', () => {
   it('prefers the bearer token over the cookie', () => {
@@ -42,30 +50,30 @@ describe('tokenFromHeaders', () => {
 
 describe('withoutCookie', () => {
   it('removes the auth cookie and keeps the others in order', () => {
-    expect(withoutCookie(`a=1; ${NAME}=xyz; b=2`, NAME)).toBe('a=1; b=2');
+    expect(withoutCookie(`a=1; ${NAME}=xyz; b=2`, ONLY)).toBe('a=1; b=2');
   });
 
   it('removes every occurrence', () => {
-    expect(withoutCookie(`${NAME}=1; a=1; ${NAME}=2;${NAME}=3`, NAME)).toBe('a=1');
+    expect(withoutCookie(`${NAME}=1; a=1; ${NAME}=2;${NAME}=3`, ONLY)).toBe('a=1');
   });
 
   it('keeps names that merely share a prefix', () => {
-    expect(withoutCookie(`${NAME}2=1; x${NAME}=2; ${NAME}=3`, NAME)).toBe(`${NAME}2=1; x${NAME}=2`);
+    expect(withoutCookie(`${NAME}2=1; x${NAME}=2; ${NAME}=3`, ONLY)).toBe(`${NAME}2=1; x${NAME}=2`);
   });
 
   it('keeps other pairs byte-exact', () => {
-    expect(withoutCookie(`a="q uoted" ; ${NAME}=t; b=%E0%A4%A; c==; d`, NAME)).toBe('a="q uoted" ; b=%E0%A4%A; c==; d');
+    expect(withoutCookie(`a="q uoted" ; ${NAME}=t; b=%E0%A4%A; c==; d`, ONLY)).toBe('a="q uoted" ; b=%E0%A4%A; c==; d');
   });
 
   it('also removes the cookie when its name is padded, as the parser would read it', () => {
-    expect(withoutCookie(`a=1; ${NAME} =t;\t${NAME}\t=u`, NAME)).toBe('a=1');
+    expect(withoutCookie(`a=1; ${NAME} =t;\t${NAME}\t=u`, ONLY)).toBe('a=1');
   });
 
   it('returns undefined when nothing remains', () => {
-    expect(withoutCookie(`${NAME}=x`, NAME)).toBeUndefined();
-    expect(withoutCookie(` ${NAME}=x; ;`, NAME)).toBeUndefined();
-    expect(withoutCookie('', NAME)).toBeUndefined();
-    expect(withoutCookie(undefined, NAME)).toBeUndefined();
+    expect(withoutCookie(`${NAME}=x`, ONLY)).toBeUndefined();
+    expect(withoutCookie(` ${NAME}=x; ;`, ONLY)).toBeUndefined();
+    expect(withoutCookie('', ONLY)).toBeUndefined();
+    expect(withoutCookie(undefined, ONLY)).toBeUndefined();
   });
 });
 
@@ -82,5 +90,20 @@ describe('authCookie', () => {
     expect(value).not.toMatch(/max-age/i);
     expect(value).toMatch(/HttpOnly/);
     expect(value).toMatch(/SameSite=Lax/);
+  });
+});
+
+describe('credentialsOf: cookie tossing', () => {
+  it('marks a second token cookie or a second session cookie (either spelling) as ambiguous', () => {
+    expect(credentialsOf({ cookie: `${NAME}=a; ${NAME}=b` }, NAMES, false).ambiguous).toBe(true);
+    expect(credentialsOf({ cookie: 'workspace_session=a; workspace_session=b' }, NAMES, false).ambiguous).toBe(true);
+    expect(credentialsOf({ cookie: '__Host-workspace_session=a; workspace_session=b' }, NAMES, true).ambiguous).toBe(true);
+    expect(credentialsOf({ cookie: `${NAME}=a; workspace_session=b` }, NAMES, false)).toEqual({ ambiguous: false, token: 'a', session: 'b' });
+  });
+
+  it('reads the __Host- session cookie behind HTTPS and the plain one otherwise', () => {
+    expect(credentialsOf({ cookie: '__Host-workspace_session=s' }, NAMES, true).session).toBe('s');
+    expect(credentialsOf({ cookie: 'workspace_session=s' }, NAMES, true).session).toBeUndefined();
+    expect(credentialsOf({ cookie: '__Host-workspace_session=s' }, NAMES, false).session).toBeUndefined();
   });
 });

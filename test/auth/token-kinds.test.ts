@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayInFrontOf, pageLoad, scriptRequest, token, type TestGateway } from '../support/gateway.js';
 import { call } from '../support/http.js';
@@ -11,22 +11,17 @@ import { call } from '../support/http.js';
  * as `token_invalid`, and nothing reaches a workspace.
  */
 describe('tokens that must not open a workspace', () => {
-  let backend: Server;
   const seen: string[] = [];
   let gw: TestGateway;
 
   beforeAll(async () => {
-    backend = createServer((req, res) => {
+    const workspace = createServer((req, res) => {
       seen.push(`${req.method} ${req.url}`);
       res.end('workspace of alice');
     });
-    await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
-    gw = await gatewayInFrontOf((backend.address() as { port: number }).port, 'alice');
+    gw = await gatewayInFrontOf(workspace, 'alice');
   });
-  afterAll(async () => {
-    await gw?.close();
-    backend?.close();
-  });
+  afterAll(() => gw?.close());
 
   it('refuses a token for `me` on /ws/me/ (no redirect to itself) and on the API', async () => {
     const me = await token('me');

@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, helpText, loadConfig, readConfigFile } from '../../src/config/load.js';
 import { settings } from '../../src/config/settings.js';
 import { parseBytes, parseDuration } from '../../src/config/values.js';
+import { dockerGatewayEnv, dockerRuntimeSettings, uniqueInstance } from '../support/engine.js';
+import { dockerEnv } from '../support/engine-gateway.js';
 
 const SECRET = { GATEWAY_JWT_SECRET: 'a-secret-of-enough-length' };
 
@@ -100,7 +102,15 @@ describe('configuration', () => {
     expect(problemsOf(() => loadConfig({ env: { ...SECRET, GATEWAY_JWT_ALGORITHMS: 'HS256,RS256' } }))[0]).toMatch(/cannot be mixed/);
     expect(problemsOf(() => loadConfig({ env: { GATEWAY_JWKS_URL: 'https://lms/jwks' } }))[0]).toMatch(/asymmetric algorithms/);
     expect(problemsOf(() => loadConfig({ env: { ...SECRET, GATEWAY_JWT_ALGORITHMS: 'none' } }))[0]).toMatch(/GATEWAY_JWT_ALGORITHMS/);
-    expect(loadConfig({ env: { GATEWAY_JWKS_URL: 'https://lms.example/jwks', GATEWAY_JWT_ALGORITHMS: 'RS256,ES256' } }).jwt_key).toEqual({
+    expect(
+      loadConfig({
+        env: {
+          GATEWAY_JWKS_URL: 'https://lms.example/jwks',
+          GATEWAY_JWT_ALGORITHMS: 'RS256,ES256',
+          GATEWAY_SESSION_SECRET: 'session-key-0123456789-0123456789',
+        },
+      }).jwt_key,
+    ).toEqual({
       kind: 'jwks',
       url: 'https://lms.example/jwks',
     });
@@ -115,8 +125,31 @@ describe('configuration', () => {
     expect(problemsOf(() => loadConfig({ env: { GATEWAY_JWT_SECRET_FILE: join(dir, 'missing') } }))[0]).toMatch(
       /GATEWAY_JWT_SECRET_FILE: cannot read .*ENOENT/,
     );
-    const pem = loadConfig({ env: { GATEWAY_JWT_PUBLIC_KEY: join(dir, 'key.pem'), GATEWAY_JWT_ALGORITHMS: 'RS256' } });
+    const pem = loadConfig({
+      env: { GATEWAY_JWT_PUBLIC_KEY: join(dir, 'key.pem'), GATEWAY_JWT_ALGORITHMS: 'RS256', GATEWAY_SESSION_SECRET: 'session-key-0123456789-0123456789' },
+    });
     expect(pem.jwt_key).toMatchObject({ kind: 'public_key', pem: expect.stringContaining('BEGIN PUBLIC KEY') });
+  });
+
+  it('needs a session key with a public key, and derives one from a shared secret that is not the secret itself', () => {
+    const rs = { GATEWAY_JWKS_URL: 'https://lms.example/jwks', GATEWAY_JWT_ALGORITHMS: 'RS256' };
+    expect(problemsOf(() => loadConfig({ env: rs }))[0]).toMatch(/no session key: set GATEWAY_SESSION_SECRET/);
+    expect(problemsOf(() => loadConfig({ env: { ...rs, GATEWAY_SESSION_SECRET: 'short' } }))[0]).toMatch(/at least 32/);
+    const derived = loadConfig({ env: SECRET }).session_key;
+    const again = loadConfig({ env: SECRET }).session_key;
+    expect(Buffer.from(derived).equals(Buffer.from(again))).toBe(true);
+    expect(
+      Buffer.from(derived).equals(
+        Buffer.from(loadConfig({ env: SECRET }).jwt_key.kind === 'secret' ? (loadConfig({ env: SECRET }).jwt_key as { secret: Uint8Array }).secret : []),
+      ),
+    ).toBe(false);
+    const own = loadConfig({ env: { ...SECRET, GATEWAY_SESSION_SECRET: 'session-key-0123456789-0123456789' } }).session_key;
+    expect(new TextDecoder().decode(own)).toBe('session-key-0123456789-0123456789');
+    expect(problemsOf(() => loadConfig({ env: { ...SECRET, GATEWAY_LMS_ORIGINS: 'https://lms.example.edu/app' } }))[0]).toMatch(/GATEWAY_LMS_ORIGINS/);
+    expect(loadConfig({ env: { ...SECRET, GATEWAY_LMS_ORIGINS: 'https://lms.example.edu, http://localhost:3000' } }).lms_origins).toEqual([
+      'https://lms.example.edu',
+      'http://localhost:3000',
+    ]);
   });
 
   it('reads YAML files and names the file in its errors', () => {
@@ -191,5 +224,25 @@ describe('the example configuration file', () => {
     const config = loadConfig({ env: SECRET, file: rest, fileName: 'gateway.example.yaml' });
     expect(config.public_url).toBe('https://lms.example.edu');
     expect(config.idle_timeout).toBe(30 * 60_000);
+  });
+});
+
+/** The Docker settings are written once (dockerRuntimeSettings); a gateway configured the operator's way must read back the same. */
+describe('the Docker test settings as GATEWAY_* variables', () => {
+  const readBack = (env: Record<string, string>, keys: string[]) => {
+    const config = loadConfig({ env: { ...SECRET, ...env } }) as unknown as Record<string, unknown>;
+    return { runtime: config.runtime, ...Object.fromEntries(keys.map((key) => [key, config[key]])) };
+  };
+
+  it('give a gateway exactly the settings the runtime tests use', () => {
+    const given = dockerRuntimeSettings({ instance: 'tcafe-unit', image: 'editor:1', cap_add: ['CHOWN', 'SETUID'], storage: 'bind' });
+    expect(readBack(dockerGatewayEnv(given), Object.keys(given))).toEqual({ runtime: 'docker', ...given });
+  });
+
+  it("scope a gateway to the test file's instance, prefix and network", () => {
+    const scope = uniqueInstance('load test');
+    const expected = dockerRuntimeSettings({ instance: scope.instance, image: 'editor:2' });
+    expect(expected.container_prefix).toBe(scope.prefix);
+    expect(readBack(dockerEnv(scope, 'editor:2'), Object.keys(expected))).toEqual({ runtime: 'docker', ...expected });
   });
 });

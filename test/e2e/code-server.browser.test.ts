@@ -6,11 +6,11 @@
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cleanupInstance, dockerCli, requireEngine, uniqueInstance, type UniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
-import { CHROMIUM, screenshot } from '../support/browser.js';
+import { launchBrowser, screenshot } from '../support/browser.js';
 import { startGateway, token, type TestGateway } from '../support/gateway.js';
 import { call } from '../support/http.js';
 
@@ -41,28 +41,6 @@ function codeServerImage(): Promise<string> {
 /** Settings code-server needs beyond the small test defaults (it is a real editor with a terminal). */
 function codeServerEnv(scope: UniqueInstance, image: string, extra: Record<string, string> = {}): Record<string, string> {
   return { ...dockerEnv(scope, image), GATEWAY_MEMORY_LIMIT: '1g', GATEWAY_PIDS_LIMIT: '512', GATEWAY_SPAWN_TIMEOUT: '90s', ...extra };
-}
-
-/**
- * Debian's Chromium as in test/support/browser.ts, with WebGL off: the editor's
- * terminal then draws with its DOM renderer (its fallback), so the test can
- * read the prompt and command output from the page.
- */
-function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-webgl',
-      '--disable-background-networking',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
 }
 
 async function containerOf(scope: UniqueInstance, user: string) {
@@ -103,7 +81,8 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     const t0 = Date.now();
     await requireEngine();
     image = await codeServerImage();
-    browser = await launchBrowser();
+    // WebGL off: the editor's terminal then draws with its DOM renderer (its fallback), so the test can read the prompt and command output from the page.
+    browser = await launchBrowser(['--disable-webgl']);
     console.log(`beforeAll ${Date.now() - t0} ms (image ${image})`);
   }, 900_000);
   afterAll(async () => {

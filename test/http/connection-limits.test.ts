@@ -1,11 +1,11 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
-import type { FakeRuntime } from '../support/fake-runtime.js';
-import { gatewayInFrontOf, openWebSocket, token, type TestGateway } from '../support/gateway.js';
+import { gatewayInFrontOf, openWebSocket, token, type FrontedGateway, type TestGateway } from '../support/gateway.js';
 import { call } from '../support/http.js';
+import { recordingWorkspace } from '../support/stand-in-workspace.js';
 
 /**
  * Finding 4 of issue #11: connections held open by anyone. Each limit is
@@ -65,43 +65,25 @@ const bodyOf = (text: string) => text.slice(text.indexOf('\r\n\r\n') + 4);
 const headersOf = (text: string) => text.slice(0, text.indexOf('\r\n\r\n')).toLowerCase();
 
 describe('limits on what a client can hold open', () => {
-  let backend: Server;
-  let backendPort: number;
   /** What reached the workspace backend: `METHOD path bodyLength` or `UPGRADE path`. */
   const seen: string[] = [];
   let alice: string;
   let bob: string;
 
   beforeAll(async () => {
-    backend = createServer((req, res) => {
-      let length = 0;
-      req.on('data', (c: Buffer) => (length += c.length));
-      req.on('end', () => {
-        seen.push(`${req.method} ${req.url} ${length}`);
-        res.end(JSON.stringify({ bodyLength: length }));
-      });
-    });
+    [alice, bob] = await Promise.all([token('alice'), token('bob')]);
+  });
+
+  /** A gateway where alice's and bob's workspaces run, both at a backend of its own that notes into `seen` and echoes WebSocket messages. */
+  async function gateway(env: Record<string, string>): Promise<{ gw: FrontedGateway; port: number }> {
+    const backend = recordingWorkspace(seen);
     const wss = new WebSocketServer({ noServer: true });
     backend.on('upgrade', (req: IncomingMessage, socket, head) => {
       seen.push(`UPGRADE ${req.url}`);
       wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (m) => ws.send(m)));
     });
-    await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
-    backendPort = (backend.address() as { port: number }).port;
-    [alice, bob] = await Promise.all([token('alice'), token('bob')]);
-  });
-  afterAll(() => {
-    backend.closeAllConnections();
-    backend.close();
-  });
-
-  /** A gateway where alice's and bob's workspaces run (both at the backend). */
-  async function gateway(env: Record<string, string>): Promise<{ gw: TestGateway; port: number }> {
-    const gw = await gatewayInFrontOf(backendPort, 'alice', env);
-    const runtime = gw.app.runtime as FakeRuntime;
-    runtime.workspaces.set('bob', { user: 'bob', state: 'running', id: 'id-bob', endpoint: runtime.endpoint });
-    await gw.app.manager.reconcile();
-    return { gw, port: Number(new URL(gw.url).port) };
+    const gw = await gatewayInFrontOf(backend, ['alice', 'bob'], env);
+    return { gw, port: gw.port };
   }
 
   describe('an unauthenticated body', () => {
@@ -201,17 +183,17 @@ describe('limits on what a client can hold open', () => {
       }
       await client.closed;
       expect(statusOf(client.received())).toBe(200);
-      expect(JSON.parse(bodyOf(client.received()))).toEqual({ bodyLength: body.length });
+      expect(JSON.parse(bodyOf(client.received()))).toEqual({ method: 'POST', url: '/slow', bodyLength: body.length, headers: expect.any(Object) });
     });
   });
 
   describe('the restore timeout', () => {
-    let gw: TestGateway;
+    let gw: FrontedGateway;
     let port: number;
     beforeAll(async () => {
       ({ gw, port } = await gateway({ GATEWAY_RESTORE_TIMEOUT: '1s', GATEWAY_BODY_TIMEOUT: '5s' }));
       // A restore needs a runtime that keeps files.
-      (gw.app.runtime as FakeRuntime).keepFiles();
+      gw.runtime.keepFiles();
     });
     afterAll(() => gw.close());
 

@@ -1,9 +1,8 @@
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeRuntime } from '../support/fake-runtime.js';
 import { GatewayProcess } from '../support/gateway-process.js';
-import { pageLoad, startGateway, token, type TestGateway } from '../support/gateway.js';
+import { gatewayInFrontOf, pageLoad, token, type FrontedGateway } from '../support/gateway.js';
 import { call, freePort, visit } from '../support/http.js';
+import { recordingWorkspace } from '../support/stand-in-workspace.js';
 
 const SIBLING = 'https://forum.example.edu';
 const LMS = 'https://lms.example.edu';
@@ -30,34 +29,17 @@ const fromPage = (jwt: string, method: string, site: string | undefined, origin:
  * navigation from the LMS still opens and wakes it.
  */
 describe('state-changing requests into a workspace from another site', () => {
-  let backend: Server;
   const seen: string[] = [];
-  let runtime: FakeRuntime;
-  let gw: TestGateway;
+  let gw: FrontedGateway;
   let alice: string;
 
   beforeAll(async () => {
-    backend = createServer((req, res) => {
-      let length = 0;
-      req.on('data', (c: Buffer) => (length += c.length));
-      req.on('end', () => {
-        seen.push(`${req.method} ${req.url} ${length}`);
-        res.end(JSON.stringify({ method: req.method, url: req.url, bodyLength: length }));
-      });
-    });
-    await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
-    runtime = new FakeRuntime({ host: '127.0.0.1', port: (backend.address() as { port: number }).port });
-    runtime.workspaces.set('alice', { user: 'alice', state: 'running', id: 'a', endpoint: runtime.endpoint });
-    gw = await startGateway({ GATEWAY_ALLOWED_ORIGINS: LMS }, runtime);
-    await gw.app.manager.reconcile();
+    gw = await gatewayInFrontOf(recordingWorkspace(seen), 'alice', { GATEWAY_ALLOWED_ORIGINS: LMS });
     alice = await token('alice');
     // Verified once, so later requests take the hot path (a cached token, a running workspace).
     expect((await call(`${gw.url}/ws/alice/warm`, { headers: { cookie: `workspace_token=${alice}` } })).status).toBe(200);
   });
-  afterAll(async () => {
-    await gw?.close();
-    backend?.close();
-  });
+  afterAll(() => gw?.close());
 
   it.each([
     ['POST', 'same-site', SIBLING],
@@ -94,10 +76,10 @@ describe('state-changing requests into a workspace from another site', () => {
 
   it('lets a top-level GET navigation from another site open and wake a stopped workspace', async () => {
     const bob = await token('bob');
-    const starts = runtime.calls.start;
+    const starts = gw.runtime.calls.start;
     const res = await visit(`${gw.url}/ws/bob/`, { headers: pageLoad(bob, { 'sec-fetch-site': 'cross-site', 'sec-fetch-dest': 'document' }) });
     expect(res.status).toBe(200);
-    expect(runtime.calls.start).toBe(starts + 1);
+    expect(gw.runtime.calls.start).toBe(starts + 1);
     expect(seen.at(-1)).toBe('GET / 0');
     const head = await call(`${gw.url}/ws/alice/x`, { method: 'HEAD', headers: { cookie: `workspace_token=${alice}`, 'sec-fetch-site': 'cross-site' } });
     expect(head.status).toBe(200);

@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
 import { DockerRuntime } from '../../src/runtimes/docker/docker-runtime.js';
-import { cleanupInstance, demoImage, ENGINE_SOCKET, requireEngine, uniqueInstance } from '../support/engine.js';
+import { cleanupInstance, demoImage, dockerRuntimeSettings, ENGINE_SOCKET, requireEngine, uniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
 import { gatewayContract } from '../support/gateway-contract.js';
 import { pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
@@ -123,9 +122,8 @@ describe('gateway on the real engine', () => {
     const door = new EngineDoor();
     await door.open();
     const scoped = uniqueInstance('gateway-engine-door');
-    const config = loadConfig({ env: { GATEWAY_JWT_SECRET: 'x'.repeat(32), ...dockerEnv(scoped, image) } });
     const runtime = new DockerRuntime({
-      settings: config,
+      settings: dockerRuntimeSettings({ instance: scoped.instance, container_prefix: scoped.prefix, image }),
       docker: new Docker({ socketPath: door.path }),
       logger: pino({ level: 'silent' }),
       requestTimeoutMs: 3000,

@@ -1,9 +1,9 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAuthority } from '../../src/http/host.js';
-import { FakeRuntime } from '../support/fake-runtime.js';
-import { startGateway, token, type TestGateway } from '../support/gateway.js';
+import { gatewayInFrontOf, token, type TestGateway } from '../support/gateway.js';
 import { call } from '../support/http.js';
 import { rawRequest } from '../support/raw-http.js';
 
@@ -21,7 +21,6 @@ const head = (lines: string[]) => `${[...lines, 'Connection: close'].join('\r\n'
  * is now a 400 `bad_host` before anything else, and the gateway goes on.
  */
 describe('a Host the gateway cannot build URLs from', () => {
-  let backend: Server;
   const seen: string[] = [];
   let gw: TestGateway;
   let behindProxy: TestGateway;
@@ -30,26 +29,24 @@ describe('a Host the gateway cannot build URLs from', () => {
   let alice: string;
 
   beforeAll(async () => {
-    backend = createServer((req, res) => {
+    /** alice's workspace, noting what reaches it; both gateways are in front of it. */
+    const workspace = createServer((req, res) => {
       seen.push(`${req.method} ${req.url}`);
       res.end('workspace');
     });
-    await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
-    const runtime = new FakeRuntime({ host: '127.0.0.1', port: (backend.address() as { port: number }).port });
-    runtime.workspaces.set('alice', { user: 'alice', state: 'running', id: 'a', endpoint: runtime.endpoint });
-    gw = await startGateway({ GATEWAY_LOGIN_URL: LOGIN }, runtime);
+    gw = await gatewayInFrontOf(workspace, 'alice', { GATEWAY_LOGIN_URL: LOGIN });
     // Loopback is the trusted edge proxy here, so X-Forwarded-Host counts.
-    behindProxy = await startGateway({ GATEWAY_LOGIN_URL: LOGIN, GATEWAY_TRUSTED_PROXIES: '127.0.0.0/8' }, runtime);
-    await gw.app.manager.reconcile();
-    await behindProxy.app.manager.reconcile();
-    port = Number(new URL(gw.url).port);
-    proxiedPort = Number(new URL(behindProxy.url).port);
+    behindProxy = await gatewayInFrontOf((workspace.address() as AddressInfo).port, 'alice', {
+      GATEWAY_LOGIN_URL: LOGIN,
+      GATEWAY_TRUSTED_PROXIES: '127.0.0.0/8',
+    });
+    port = gw.port;
+    proxiedPort = behindProxy.port;
     alice = await token('alice');
   });
   afterAll(async () => {
-    await gw?.close();
     await behindProxy?.close();
-    backend?.close();
+    await gw?.close();
   });
 
   /** What still works after each attack: the login redirect of a sane Host, and alice's workspace. */

@@ -1,7 +1,7 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeRuntime } from '../support/fake-runtime.js';
-import { openWebSocket, pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
+import type { FakeRuntime } from '../support/fake-runtime.js';
+import { gatewayInFrontOf, openWebSocket, pageLoad, scriptRequest, startGateway, token, type FrontedGateway } from '../support/gateway.js';
 import { call } from '../support/http.js';
 import { rawRequest } from '../support/raw-http.js';
 
@@ -12,35 +12,29 @@ import { rawRequest } from '../support/raw-http.js';
  * as they were.
  */
 describe('hostile input', () => {
-  let backend: Server;
   const seen: string[] = [];
   let runtime: FakeRuntime;
-  let gw: TestGateway;
+  let gw: FrontedGateway;
   let port: number;
   let alice: string;
 
   beforeAll(async () => {
-    backend = createServer((req, res) => {
+    /** A workspace that notes a request the moment it arrives, and answers with the headers it got. */
+    const workspace = createServer((req, res) => {
       seen.push(`${req.method} ${req.url}`);
       res.end(JSON.stringify({ headers: req.headers }));
     });
-    backend.on('upgrade', (req, socket) => {
+    workspace.on('upgrade', (req, socket) => {
       seen.push(`UPGRADE ${req.url}`);
       socket.destroy();
     });
-    await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
-    runtime = new FakeRuntime({ host: '127.0.0.1', port: (backend.address() as { port: number }).port });
     // alice's workspace already runs; every hostile request targets it or a neighbour.
-    runtime.workspaces.set('alice', { user: 'alice', state: 'running', id: 'a', endpoint: runtime.endpoint });
-    gw = await startGateway({ GATEWAY_HEADERS_TIMEOUT: '1s', GATEWAY_START_RATE_LIMIT: '3', GATEWAY_MAX_API_BODY: '1024' }, runtime);
-    await gw.app.manager.reconcile();
-    port = Number(new URL(gw.url).port);
+    gw = await gatewayInFrontOf(workspace, 'alice', { GATEWAY_HEADERS_TIMEOUT: '1s', GATEWAY_START_RATE_LIMIT: '3', GATEWAY_MAX_API_BODY: '1024' });
+    runtime = gw.runtime;
+    port = gw.port;
     alice = await token('alice');
   });
-  afterAll(async () => {
-    await gw?.close();
-    backend?.close();
-  });
+  afterAll(() => gw?.close());
 
   /** Runs `attempt`, then checks that neither the engine nor a workspace heard of it. */
   async function untouched(attempt: () => Promise<void>): Promise<void> {
@@ -198,7 +192,8 @@ describe('hostile input', () => {
       expect(cookie).toMatch(/SameSite=Lax/);
       expect(cookie).toMatch(/Path=\//);
       expect(cookie).toMatch(/Secure/);
-      expect((await res.json()).url).toBe('https://lms.example.edu/ws/alice/');
+      expect(cookie).toMatch(/^__Host-workspace_session=/);
+      expect((await res.json()).workspace_url).toBe('https://lms.example.edu/ws/alice/');
     } finally {
       await https.close();
     }

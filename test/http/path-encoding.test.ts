@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayInFrontOf, token, type TestGateway } from '../support/gateway.js';
 import { rawRequest } from '../support/raw-http.js';
@@ -11,26 +11,22 @@ import { rawRequest } from '../support/raw-http.js';
  * however written or delimited, are 400 anywhere, and never reach a workspace.
  */
 describe('encoded paths through the gateway', () => {
-  let backend: Server;
+  /** The paths that reached alice's workspace, as it got them. */
   const seen: string[] = [];
   let gw: TestGateway;
   let port: number;
   let cookie: string;
 
   beforeAll(async () => {
-    backend = createServer((req, res) => {
+    const workspace = createServer((req, res) => {
       seen.push(req.url ?? '');
       res.end('ok');
     });
-    await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
-    gw = await gatewayInFrontOf((backend.address() as { port: number }).port, 'alice');
-    port = Number(new URL(gw.url).port);
+    gw = await gatewayInFrontOf(workspace, 'alice');
+    port = gw.port;
     cookie = `workspace_token=${await token('alice')}`;
   });
-  afterAll(async () => {
-    await gw?.close();
-    backend?.close();
-  });
+  afterAll(() => gw?.close());
 
   const get = (target: string) =>
     rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: gw\r\nCookie: ${cookie}\r\nAccept: application/json\r\nConnection: close\r\n\r\n`);

@@ -1,37 +1,33 @@
-import { connect, createServer, type Server } from 'node:net';
+import { connect, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gatewayInFrontOf, token, type TestGateway } from '../support/gateway.js';
 import { call } from '../support/http.js';
+import { rawUpgradeServer } from '../support/stand-in-workspace.js';
 
 /** A workspace that refuses every upgrade with a keep-alive answer and records every byte it gets. */
-async function refusingWorkspace(): Promise<{ server: Server; port: number; received: () => string }> {
+function refusingWorkspace(): { server: Server; received: () => string } {
   let bytes = '';
-  const server = createServer((socket) => {
-    socket.on('data', (chunk) => {
-      bytes += chunk.toString('latin1');
-      if (bytes.includes('\r\n\r\n')) socket.write('HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\nno');
-    });
-    socket.on('error', () => {});
+  const server = rawUpgradeServer((socket, head) => {
+    bytes += head;
+    socket.on('data', (chunk: Buffer) => (bytes += chunk.toString('latin1')));
+    socket.resume();
+    socket.write('HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\nno');
   });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  return { server, port: (server.address() as { port: number }).port, received: () => bytes };
+  return { server, received: () => bytes };
 }
 
 describe('a request pipelined behind an upgrade', () => {
   let gw: TestGateway | undefined;
-  let server: Server | undefined;
   afterEach(async () => {
     await gw?.close();
-    server?.close();
-    gw = server = undefined;
+    gw = undefined;
   });
 
   it('never reaches a workspace that refused the upgrade, so no header skips the rewriting', async () => {
-    const workspace = await refusingWorkspace();
-    server = workspace.server;
-    gw = await gatewayInFrontOf(workspace.port, 'alice');
+    const workspace = refusingWorkspace();
+    gw = await gatewayInFrontOf(workspace.server, 'alice');
     const jwt = await token('alice');
-    const port = Number(new URL(gw.url).port);
+    const port = gw.port;
     const upgrade = `GET /ws/alice/socket HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nCookie: workspace_token=${jwt}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
     const smuggled = `GET /smuggled HTTP/1.1\r\nHost: x\r\nCookie: workspace_token=${jwt}\r\nAuthorization: Bearer ${jwt}\r\nX-Remote-User: admin\r\nX-Forwarded-For: 6.6.6.6\r\nX-Workspace-Gateway-Peer: 6.6.6.6\r\n\r\n`;
     const answer = await new Promise<string>((done) => {
@@ -58,11 +54,10 @@ describe('a request pipelined behind an upgrade', () => {
   });
 
   it('writes the upgrade head byte for byte (latin1), as it came', async () => {
-    const workspace = await refusingWorkspace();
-    server = workspace.server;
-    gw = await gatewayInFrontOf(workspace.port, 'alice');
+    const workspace = refusingWorkspace();
+    gw = await gatewayInFrontOf(workspace.server, 'alice');
     const jwt = await token('alice');
-    const port = Number(new URL(gw.url).port);
+    const port = gw.port;
     await new Promise<void>((done) => {
       const socket = connect(port, '127.0.0.1');
       socket.on('close', () => done());

@@ -11,11 +11,10 @@ describe('upstream faults', () => {
   });
 
   it('answers 502 when the workspace refuses the connection, and asks the engine again next time', async () => {
-    const runtime = new FakeRuntime({ host: '127.0.0.1', port: await freePort() });
-    // Known running (as after a restart) but the editor is gone.
-    runtime.workspaces.set('alice', { user: 'alice', state: 'running', id: 'a', endpoint: runtime.endpoint });
-    gw = await startGateway({ GATEWAY_SPAWN_TIMEOUT: '1s' }, runtime);
-    await gw.app.manager.reconcile();
+    // Known running (as after a restart) but the editor is gone: nobody listens on its port.
+    const front = await gatewayInFrontOf(await freePort(), 'alice', { GATEWAY_SPAWN_TIMEOUT: '1s' });
+    const runtime = front.runtime;
+    gw = front;
     const jwt = await token('alice');
     const res = await call(`${gw.url}/ws/alice/x`, { headers: scriptRequest(jwt) });
     expect(res.status).toBe(502);
@@ -31,9 +30,7 @@ describe('upstream faults', () => {
   });
 
   it('answers 503 engine_unavailable when the runtime cannot reach the engine', async () => {
-    const { EngineUnavailableError } = await import('../../src/errors.js');
-    const runtime = new FakeRuntime({ host: '127.0.0.1', port: 1 });
-    runtime.failWith = new EngineUnavailableError('socket missing');
+    const runtime = new FakeRuntime({ host: '127.0.0.1', port: 1 }).down('socket missing');
     gw = await startGateway({}, runtime);
     const res = await visit(`${gw.url}/ws/bob/`, { headers: pageLoad(await token('bob'), { accept: 'application/json' }) });
     expect(res.status).toBe(503);
@@ -49,26 +46,20 @@ describe('upstream faults', () => {
     const { createServer } = await import('node:http');
     const backend = createServer((_req, res) => res.end('plain'));
     backend.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope'));
-    await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
-    try {
-      const runtime = new FakeRuntime({ host: '127.0.0.1', port: (backend.address() as { port: number }).port });
-      runtime.workspaces.set('ursula', { user: 'ursula', state: 'running', id: 'u', endpoint: runtime.endpoint });
-      gw = await startGateway({}, runtime);
-      await gw.app.manager.reconcile();
-      const jwt = await token('ursula');
-      const refused = await openWebSocket(`${gw.wsUrl}/ws/ursula/socket`, { cookie: `workspace_token=${jwt}` });
-      expect(refused.status).toBe(403);
-      expect(refused.body).toBe('nope');
-      expect(gw.app.sockets.size).toBe(0);
-      // The workspace vanishes: the next upgrade is answered 502, not left hanging.
-      runtime.endpoint = { host: '127.0.0.1', port: await freePort() };
-      runtime.workspaces.set('ursula', { user: 'ursula', state: 'running', id: 'u', endpoint: runtime.endpoint });
-      await gw.app.manager.reconcile();
-      const dead = await openWebSocket(`${gw.wsUrl}/ws/ursula/socket`, { cookie: `workspace_token=${jwt}` });
-      expect(dead.status).toBe(502);
-    } finally {
-      backend.close();
-    }
+    const front = await gatewayInFrontOf(backend, 'ursula');
+    gw = front;
+    const jwt = await token('ursula');
+    const refused = await openWebSocket(`${gw.wsUrl}/ws/ursula/socket`, { cookie: `workspace_token=${jwt}` });
+    expect(refused.status).toBe(403);
+    expect(refused.body).toBe('nope');
+    expect(gw.app.sockets.size).toBe(0);
+    // The workspace vanishes: the next upgrade is answered 502, not left hanging.
+    const { runtime } = front;
+    runtime.endpoint = { host: '127.0.0.1', port: await freePort() };
+    runtime.workspaces.set('ursula', { user: 'ursula', state: 'running', id: 'id-ursula', endpoint: runtime.endpoint });
+    await gw.app.manager.reconcile();
+    const dead = await openWebSocket(`${gw.wsUrl}/ws/ursula/socket`, { cookie: `workspace_token=${jwt}` });
+    expect(dead.status).toBe(502);
   });
 
   it('keeps serving after many clients cut off large downloads halfway (no pooled connection is leaked)', async () => {
@@ -76,7 +67,7 @@ describe('upstream faults', () => {
     gw = await startGateway();
     const jwt = await token('quitter');
     expect((await visit(`${gw.url}/ws/quitter/`, { headers: pageLoad(jwt) })).status).toBe(200);
-    const port = Number(new URL(gw.url).port);
+    const port = gw.port;
     // 6 waves of 50 clients hanging up in the middle of 1 MiB answers: more than the pool holds.
     for (let wave = 0; wave < 6; wave++) {
       await Promise.all(
@@ -118,19 +109,14 @@ describe('upstream faults', () => {
       seen = req.headers;
       socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     });
-    await new Promise<void>((ok) => backend.listen(0, '127.0.0.1', ok));
-    try {
-      gw = await gatewayInFrontOf((backend.address() as { port: number }).port, 'vera');
-      const jwt = await token('vera');
-      await openWebSocket(`${gw.wsUrl}/ws/vera/socket`, {
-        cookie: `workspace_token=${jwt}`,
-        'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits',
-      });
-      expect(seen?.['sec-websocket-extensions']).toBeUndefined();
-      expect(seen?.upgrade).toBe('websocket');
-      expect(seen?.cookie).toBeUndefined();
-    } finally {
-      backend.close();
-    }
+    gw = await gatewayInFrontOf(backend, 'vera');
+    const jwt = await token('vera');
+    await openWebSocket(`${gw.wsUrl}/ws/vera/socket`, {
+      cookie: `workspace_token=${jwt}`,
+      'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits',
+    });
+    expect(seen?.['sec-websocket-extensions']).toBeUndefined();
+    expect(seen?.upgrade).toBe('websocket');
+    expect(seen?.cookie).toBeUndefined();
   });
 });

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,18 +11,14 @@ import { call } from '../support/http.js';
  */
 describe('talking HTTP to a workspace', () => {
   let gw: TestGateway | undefined;
-  let backend: Server | TcpServer | undefined;
   afterEach(async () => {
     await gw?.close();
-    backend?.close();
-    gw = backend = undefined;
+    gw = undefined;
   });
 
+  /** A gateway in front of `server` as ana's workspace; closing the gateway closes the server. */
   async function gatewayFor(server: Server | TcpServer): Promise<{ gw: TestGateway; jwt: string }> {
-    backend = server;
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    gw = await gatewayInFrontOf((server.address() as { port: number }).port, 'ana');
+    gw = await gatewayInFrontOf(server, 'ana');
     return { gw, jwt: await token('ana') };
   }
 

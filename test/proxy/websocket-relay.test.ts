@@ -1,36 +1,26 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gatewayInFrontOf, token, type TestGateway } from '../support/gateway.js';
+import { rawUpgradeServer } from '../support/stand-in-workspace.js';
 
 /** A workspace that answers any upgrade with 101 and then hands its raw socket to the test. */
-async function rawUpgradeServer(onSocket: (socket: Socket) => void): Promise<{ server: Server; port: number }> {
+function switchingWorkspace(onSocket: (socket: Socket) => void): Server {
   // Half-open allowed, like a WebSocket server that finishes sending after the client's FIN.
-  const server = createServer({ allowHalfOpen: true }, (socket) => {
-    let head = '';
-    const onData = (chunk: Buffer) => {
-      head += chunk.toString('latin1');
-      const end = head.indexOf('\r\n\r\n');
-      if (end === -1) return;
-      socket.off('data', onData);
-      socket.pause();
+  return rawUpgradeServer(
+    (socket) => {
       socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
-      const rest = Buffer.from(head.slice(end + 4), 'latin1');
-      if (rest.length > 0) socket.unshift(rest);
       onSocket(socket);
-    };
-    socket.on('data', onData);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, port: (server.address() as { port: number }).port };
+    },
+    { allowHalfOpen: true },
+  );
 }
 
 /** The client side of an upgrade through the gateway, as a raw socket after the 101. */
 async function upgradeThrough(gw: TestGateway, user: string): Promise<Socket> {
   const jwt = await token(user);
-  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1');
+  const socket = connect(gw.port, '127.0.0.1');
   await once(socket, 'connect');
   socket.write(
     `GET /ws/${user}/ HTTP/1.1\r\nHost: ${new URL(gw.url).host}\r\nCookie: workspace_token=${jwt}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
@@ -57,18 +47,17 @@ function sha(chunks: Buffer[]): string {
 
 describe('WebSocket relay', () => {
   let gw: TestGateway | undefined;
-  let server: Server | undefined;
   afterEach(async () => {
     await gw?.close();
-    server?.close();
-    gw = server = undefined;
+    gw = undefined;
   });
 
   it('carries 16 MiB each way intact while the workspace reads slowly, with backpressure', async () => {
     const upstreamSide = nextSocket();
-    const backend = await rawUpgradeServer((s) => upstreamSide.resolve(s));
-    server = backend.server;
-    gw = await gatewayInFrontOf(backend.port, 'relay');
+    gw = await gatewayInFrontOf(
+      switchingWorkspace((s) => upstreamSide.resolve(s)),
+      'relay',
+    );
 
     const client = await upgradeThrough(gw, 'relay');
     const upstream = await upstreamSide.promise;
@@ -102,12 +91,11 @@ describe('WebSocket relay', () => {
 
   it('passes a half-close on, and closes the client when the workspace goes', async () => {
     const upstreamSide = nextSocket();
-    const backend = await rawUpgradeServer((s) => {
+    const workspace = switchingWorkspace((s) => {
       s.resume();
       upstreamSide.resolve(s);
     });
-    server = backend.server;
-    gw = await gatewayInFrontOf(backend.port, 'halfway');
+    gw = await gatewayInFrontOf(workspace, 'halfway');
 
     const client = await upgradeThrough(gw, 'halfway');
     const upstream = await upstreamSide.promise;

@@ -13,7 +13,8 @@ runtimeContract('docker', async () => {
   return {
     runtime: new DockerRuntime({ settings, logger }),
     reopen: () => new DockerRuntime({ settings, logger }),
-    engineDown: () => new DockerRuntime({ settings, logger, docker: new Docker({ socketPath: `/nonexistent/${instance}/docker.sock` }) }),
+    reopenFinds: 'their workspaces',
+    engine: { down: () => new DockerRuntime({ settings, logger, docker: new Docker({ socketPath: `/nonexistent/${instance}/docker.sock` }) }) },
     crash: async (info) => {
       const killed = await dockerCli(['kill', info.id!]);
       if (killed.code !== 0) throw new Error(`docker kill failed: ${killed.stderr}`);

@@ -5,20 +5,17 @@ import { pino } from 'pino';
 import { ProcessRuntime } from '../../src/runtimes/process/process-runtime.js';
 import { runtimeContract } from '../support/runtime-contract.js';
 
-runtimeContract(
-  'process',
-  async () => {
-    const root = await mkdtemp(join(tmpdir(), 'wg-process-contract-'));
-    const runtime = new ProcessRuntime({ settings: { data_root: join(root, 'data'), process_command: undefined }, logger: pino({ level: 'silent' }) });
-    return {
-      runtime,
-      // The whole process group, as the kernel's OOM killer or a stray kill would end it.
-      crash: async (info) => void process.kill(-Number(info.id), 'SIGKILL'),
-      cleanup: () => rm(root, { recursive: true, force: true }),
-    };
-  },
-  {
-    reopen: 'workspace processes are children of one runtime object and end with the gateway; a new object has nothing to find',
-    engineDown: 'there is no engine: the runtime is this process',
-  },
-);
+runtimeContract('process', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'wg-process-contract-'));
+  const open = () => new ProcessRuntime({ settings: { data_root: join(root, 'data'), process_command: undefined }, logger: pino({ level: 'silent' }) });
+  return {
+    runtime: open(),
+    // Same data root, as a restarted gateway: the folders are there, the processes were the old object's children.
+    reopen: open,
+    reopenFinds: 'nothing',
+    engine: { none: 'the runtime is this process: workspaces are its child processes' },
+    // The whole process group, as the kernel's OOM killer or a stray kill would end it.
+    crash: async (info) => void process.kill(-Number(info.id), 'SIGKILL'),
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
+});

@@ -39,21 +39,30 @@ export function apiContract(name: string, harness: ApiHarness): void {
       await harness.teardown?.();
     });
 
-    it('POST /api/users/workspace/create/ answers the stable URL, starts the workspace and sets the cookie', async () => {
+    it('POST /api/users/workspace/create/ answers a launch link and the stable URL, starts the workspace and sets the session cookie', async () => {
       const res = await api(gw, 'POST', '/api/users/workspace/create/', alice);
       expect(res.status).toBe(200);
       const body = await res.json();
-      expect(body.url).toBe(`${gw.url}/ws/alice/`);
+      expect(body.url).toMatch(new RegExp(`^${gw.url}/api/launch/[A-Za-z0-9_-]{32}$`));
+      expect(body.workspace_url).toBe(`${gw.url}/ws/alice/`);
       expect(['running', 'starting']).toContain(body.status);
       const cookie = res.headers.get('set-cookie')!;
-      expect(cookie).toMatch(/^workspace_token=/);
+      expect(cookie).toMatch(/^workspace_session=/);
       expect(cookie).toContain('HttpOnly');
       expect(cookie).toContain('SameSite=Lax');
       expect(cookie).toContain('Path=/');
       expect(cookie).not.toContain('Secure'); // plain http here
-      // The cookie it set opens the workspace.
-      const jwt = cookie.split(';')[0]!.split('=')[1]!;
-      expect((await visit(`${gw.url}/ws/alice/`, { headers: pageLoad(jwt) })).status).toBe(200);
+      expect(cookie).not.toContain(alice); // the LMS token is not the cookie
+      // The session it set opens the workspace.
+      const session = cookie.split(';')[0]!;
+      const page = { cookie: session, accept: 'text/html', 'sec-fetch-mode': 'navigate' };
+      expect((await visit(`${gw.url}/ws/alice/`, { headers: page })).status).toBe(200);
+      // The launch link works once, in a browser without any cookie, and says where to go.
+      const launched = await visit(body.url);
+      expect(launched.status).toBe(303);
+      expect(launched.headers.get('location')).toBe('/ws/alice/');
+      expect(launched.headers.get('set-cookie')).toMatch(/^workspace_session=/);
+      expect((await visit(body.url)).status).toBe(400);
     });
 
     it("GET /api/workspaces/me describes the caller's workspace", async () => {

@@ -18,26 +18,42 @@ export interface ListedEntry {
   linkpath?: string;
 }
 
-/** Every entry of an uncompressed tar, in order, as node-tar's `tar.t` reads it. */
-export async function listEntries(archive: Buffer): Promise<ListedEntry[]> {
-  const entries: ListedEntry[] = [];
-  const lister = tar.t({
-    onReadEntry: (e) => {
-      const entry: ListedEntry = { path: e.path, type: e.type, size: e.size };
-      if (e.mode !== undefined) entry.mode = e.mode;
-      if (e.uid !== undefined) entry.uid = e.uid;
-      if (e.gid !== undefined) entry.gid = e.gid;
-      if (e.linkpath !== undefined) entry.linkpath = e.linkpath;
-      entries.push(entry);
-    },
-  });
+/** Calls `onEntry` for every entry of an uncompressed tar, in order, as node-tar's `tar.t` reads it; resolves once all are read. */
+async function eachEntry(archive: Buffer, onEntry: (entry: tar.ReadEntry) => void): Promise<void> {
+  const lister = tar.t({ onReadEntry: onEntry });
   const done = new Promise<void>((resolve, reject) => {
     lister.on('end', () => resolve());
     lister.on('error', reject);
   });
   lister.end(archive);
   await done;
+}
+
+/** Every entry of an uncompressed tar, in order, as node-tar's `tar.t` reads it. */
+export async function listEntries(archive: Buffer): Promise<ListedEntry[]> {
+  const entries: ListedEntry[] = [];
+  await eachEntry(archive, (e) => {
+    const entry: ListedEntry = { path: e.path, type: e.type, size: e.size };
+    if (e.mode !== undefined) entry.mode = e.mode;
+    if (e.uid !== undefined) entry.uid = e.uid;
+    if (e.gid !== undefined) entry.gid = e.gid;
+    if (e.linkpath !== undefined) entry.linkpath = e.linkpath;
+    entries.push(entry);
+  });
   return entries;
+}
+
+/** The files of an uncompressed tar and their text, by path relative to the archive's root (a leading `./` dropped). */
+export async function filesOf(archive: Buffer): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  await eachEntry(archive, (entry) => {
+    const chunks: Buffer[] = [];
+    entry.on('data', (chunk: Buffer) => chunks.push(chunk));
+    entry.on('end', () => {
+      if (entry.type === 'File') files.set(entry.path.replace(/^\.\//, ''), Buffer.concat(chunks).toString());
+    });
+  });
+  return files;
 }
 
 export interface HandEntry {

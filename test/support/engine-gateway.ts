@@ -1,18 +1,10 @@
 /** A gateway on the real engine, scoped to one test file's instance label. */
 import { LABEL } from '../../src/runtimes/engine/labels.js';
-import { engine, type UniqueInstance } from './engine.js';
+import { dockerGatewayEnv, dockerRuntimeSettings, engine, type UniqueInstance } from './engine.js';
 
-/** GATEWAY_* settings for the docker runtime with the demo image and the test's own network. */
+/** GATEWAY_* settings for the docker runtime with `image` and the test's own network: dockerRuntimeSettings, as variables. */
 export function dockerEnv({ instance, prefix }: UniqueInstance, image: string): Record<string, string> {
-  return {
-    GATEWAY_RUNTIME: 'docker',
-    GATEWAY_IMAGE: image,
-    GATEWAY_INSTANCE: instance,
-    GATEWAY_CONTAINER_PREFIX: prefix,
-    GATEWAY_NETWORK: `wgtest_${instance}`,
-    GATEWAY_MEMORY_LIMIT: '256m',
-    GATEWAY_PIDS_LIMIT: '128',
-  };
+  return dockerGatewayEnv(dockerRuntimeSettings({ instance, container_prefix: prefix, image }));
 }
 
 /** Every container of `user` in the instance, running or not. */

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
-import type { DockerSettings } from '../../src/config/settings.js';
+import { envName, type DockerSettings } from '../../src/config/settings.js';
 import { LABEL } from '../../src/runtimes/engine/labels.js';
 
 export const ENGINE_SOCKET = '/var/run/docker.sock';
@@ -108,7 +108,9 @@ function ignoreNotFound(err: unknown): void {
 /**
  * Complete Docker runtime settings for tests: small limits, and a network of
  * the test's own (`wgtest_<instance>`), created by the runtime with ICC off
- * and labelled with the instance so cleanup removes it.
+ * and labelled with the instance so cleanup removes it. The one place these
+ * are written: a gateway configured by GATEWAY_* gets them through
+ * dockerGatewayEnv (see dockerEnv in engine-gateway.ts).
  */
 export function dockerRuntimeSettings(overrides: Partial<DockerSettings> & Pick<DockerSettings, 'instance'>): DockerSettings {
   return {
@@ -125,6 +127,17 @@ export function dockerRuntimeSettings(overrides: Partial<DockerSettings> & Pick<
     pids_limit: 128,
     ...overrides,
   };
+}
+
+/**
+ * The same settings the way an operator gives them to a gateway: the docker
+ * runtime and one GATEWAY_* variable per setting (lists comma-separated,
+ * sizes in bytes), which loadConfig reads back to exactly these values.
+ */
+export function dockerGatewayEnv(settings: DockerSettings): Record<string, string> {
+  const env: Record<string, string> = { GATEWAY_RUNTIME: 'docker' };
+  for (const [key, value] of Object.entries(settings)) env[envName(key)] = Array.isArray(value) ? value.join(',') : String(value);
+  return env;
 }
 
 /**

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pino } from 'pino';
+import { EngineUnavailableError } from '../../src/errors.js';
 import { EventChannel } from '../../src/runtimes/event-channel.js';
 import { FolderStorage } from '../../src/runtimes/process/folder-storage.js';
 import type { Endpoint, Runtime, RuntimeEvent, RuntimeStorage, StartOptions, WorkspaceInfo } from '../../src/runtimes/runtime.js';
@@ -26,7 +27,7 @@ export class FakeRuntime implements Runtime {
   readonly calls = { prepare: 0, start: 0, inspect: 0, stop: 0, list: 0, remove: 0 };
   /** None unless keepFiles() (or the test) sets one: a runtime may lack storage. */
   storage?: RuntimeStorage;
-  /** Set to make every call fail like an absent engine. */
+  /** Set to make every call (storage too) throw it; down() sets the error of an engine that does not answer. */
   failWith?: Error;
   startDelayMs = 0;
   private readonly engine: FakeEngine;
@@ -49,6 +50,21 @@ export class FakeRuntime implements Runtime {
       backup: async (user) => (this.check(), folders.backup(user)),
       restore: async (user: string, archive: Readable) => (this.check(), folders.restore(user, archive)),
     };
+    return this;
+  }
+
+  /**
+   * The engine goes away: every call throws EngineUnavailableError, the
+   * class the docker runtime throws when its engine does not answer, until up().
+   */
+  down(detail = 'the fake engine does not answer'): this {
+    this.failWith = new EngineUnavailableError(detail);
+    return this;
+  }
+
+  /** The engine answers again. */
+  up(): this {
+    this.failWith = undefined;
     return this;
   }
 

@@ -2,7 +2,9 @@
  * Starts a real gateway (real server, real sockets) inside the test process,
  * configured the way an operator would: through GATEWAY_* variables.
  */
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
@@ -21,6 +23,8 @@ export interface TestGateway {
   /** http://127.0.0.1:<port> */
   url: string;
   wsUrl: string;
+  /** The port it listens on, for raw clients. */
+  port: number;
   close(): Promise<void>;
 }
 
@@ -43,17 +47,55 @@ export async function startGateway(env: Record<string, string> = {}, runtime?: R
     app,
     url: `http://127.0.0.1:${address.port}`,
     wsUrl: `ws://127.0.0.1:${address.port}`,
+    port: address.port,
     close: () => app.close(),
   };
 }
 
-/** A gateway in front of a test's own server, where `user`'s workspace already runs (as after a restart). */
-export async function gatewayInFrontOf(port: number, user: string, env: Record<string, string> = {}): Promise<TestGateway> {
-  const runtime = new FakeRuntime({ host: '127.0.0.1', port });
-  runtime.workspaces.set(user, { user, state: 'running', id: `id-${user}`, endpoint: runtime.endpoint });
+export interface FrontedGateway extends TestGateway {
+  /** Where the workspaces "run": every one at the test's server; its counters say what reached the engine. */
+  runtime: FakeRuntime;
+}
+
+/**
+ * A gateway in front of a test's own server (a stand-in workspace), where
+ * `users`' workspaces already run (as after a restart). Given the server
+ * itself, not yet listening, it listens on a loopback port, and close()
+ * closes it after the gateway, ending whatever connections it still has.
+ */
+export async function gatewayInFrontOf(backend: number | Server, users: string | string[], env: Record<string, string> = {}): Promise<FrontedGateway> {
+  const server = typeof backend === 'number' ? undefined : await listenOnLoopback(backend);
+  const runtime = new FakeRuntime({ host: '127.0.0.1', port: server?.port ?? (backend as number) });
+  for (const user of typeof users === 'string' ? [users] : users)
+    runtime.workspaces.set(user, { user, state: 'running', id: `id-${user}`, endpoint: runtime.endpoint });
   const gw = await startGateway(env, runtime);
   await gw.app.manager.reconcile();
-  return gw;
+  return {
+    ...gw,
+    runtime,
+    close: async () => {
+      await gw.close();
+      await server?.close();
+    },
+  };
+}
+
+async function listenOnLoopback(server: Server): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((closed) => {
+        server.close(() => closed());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
 }
 
 export interface TokenOptions {

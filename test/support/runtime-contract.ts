@@ -1,58 +1,44 @@
 /**
  * What every runtime promises the gateway (src/runtimes/runtime.ts), run on
- * each of them: a new engine costs a folder plus a few lines of test. What a
- * runtime cannot offer is skipped only with the reason stated for it.
+ * each of them: a new engine costs a folder plus a few lines of test. Where
+ * runtimes differ by design (whether workspaces outlive the runtime object,
+ * whether there is an engine to lose), each says which it is and the
+ * contract asserts that: nothing is skipped.
  */
 import { Readable } from 'node:stream';
-import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { EngineUnavailableError } from '../../src/errors.js';
 import type { Runtime, RuntimeEvent, RuntimeProgress, WorkspaceInfo } from '../../src/runtimes/runtime.js';
-import { waitUntilAnswering } from '../../src/workspaces/readiness.js';
-import { collect, makeTar } from './archive.js';
+import { answersHttp, waitUntilAnswering } from '../../src/workspaces/readiness.js';
+import { collect, filesOf, makeTar } from './archive.js';
 
 export interface RuntimeUnderTest {
   runtime: Runtime;
   /** Ends the workspace behind the runtime's back, as a crash would (kill -9 of the process, `docker kill`). */
   crash(info: WorkspaceInfo): Promise<void>;
   /** A second runtime object on the same engine, as a restarted gateway builds it. */
-  reopen?: () => Runtime;
-  /** The same runtime on an engine that does not answer. */
-  engineDown?: () => Runtime;
+  reopen: () => Runtime;
+  /**
+   * What that second object finds of the workspaces the first one runs:
+   * `their workspaces` where they live in the engine and outlive the object
+   * that started them; `nothing` where they are that object's children and
+   * end with it (closing an object ends its workspaces).
+   */
+  reopenFinds: 'their workspaces' | 'nothing';
+  /**
+   * How the runtime meets an engine that does not answer. `down` builds the
+   * runtime on such an engine: every call then throws EngineUnavailableError.
+   * `none` (with why): there is no engine to lose, so a runtime object
+   * prepares, starts and answers with nothing outside the gateway's process.
+   */
+  engine: { down: () => Runtime } | { none: string };
   /** Removes whatever the tests left behind on the engine. */
   cleanup?: () => Promise<void>;
 }
 
-/** Capabilities a runtime may lack, each with the reason it does. */
-export interface Unsupported {
-  reopen?: string;
-  engineDown?: string;
-  storage?: string;
-}
-
 const WAIT = { timeout: 15_000, interval: 50 };
 
-/** The files of an uncompressed tar, by path relative to the workspace folder. */
-async function filesOf(archive: Buffer): Promise<Map<string, string>> {
-  const files = new Map<string, string>();
-  const lister = tar.t({
-    onReadEntry: (entry) => {
-      const chunks: Buffer[] = [];
-      entry.on('data', (chunk: Buffer) => chunks.push(chunk));
-      entry.on('end', () => {
-        if (entry.type === 'File') files.set(entry.path.replace(/^\.\//, ''), Buffer.concat(chunks).toString());
-      });
-    },
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    lister.on('end', () => resolve());
-    lister.on('error', reject);
-  });
-  lister.end(archive);
-  await done;
-  return files;
-}
-
-export function runtimeContract(name: string, make: () => Promise<RuntimeUnderTest>, unsupported: Unsupported = {}): void {
+export function runtimeContract(name: string, make: () => Promise<RuntimeUnderTest>): void {
   describe(`the runtime contract: ${name}`, () => {
     let subject: RuntimeUnderTest;
     let runtime: Runtime;
@@ -62,15 +48,12 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeUnderTe
     let listening: Promise<void> | undefined;
 
     const storage = () => {
-      if (!runtime.storage) throw new Error(`${name} has no storage, and says why not: ${unsupported.storage}`);
+      if (!runtime.storage) throw new Error(`${name} has no storage`);
       return runtime.storage;
     };
     const backupFiles = async (user: string) => filesOf(await collect(await storage().backup(user)));
     const restoreFiles = (user: string, files: Record<string, string>) =>
       storage().restore(user, Readable.from([makeTar(Object.entries(files).map(([path, body]) => ({ path, body, uid: 1000, gid: 1000 })))]));
-
-    const skipped = (capability: keyof Unsupported) => unsupported[capability] !== undefined;
-    const title = (text: string, capability: keyof Unsupported) => (unsupported[capability] ? `${text} (not applicable: ${unsupported[capability]})` : text);
 
     beforeAll(async () => {
       subject = await make();
@@ -87,10 +70,8 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeUnderTe
       await subject?.cleanup?.();
     });
 
-    it('lacks only what it says it lacks', () => {
-      const offered = { reopen: subject.reopen !== undefined, engineDown: subject.engineDown !== undefined, storage: runtime.storage !== undefined };
-      for (const [capability, present] of Object.entries(offered))
-        expect({ capability, present }).toEqual({ capability, present: !skipped(capability as keyof Unsupported) });
+    it("reaches the workspaces' files (storage)", () => {
+      expect(runtime.storage).toMatchObject({ exists: expect.any(Function), backup: expect.any(Function), restore: expect.any(Function) });
     });
 
     it('prepares: the engine answers and what workspaces need exists', async () => {
@@ -122,12 +103,26 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeUnderTe
       await vi.waitFor(async () => expect((await runtime.inspect('gus')).state).not.toBe('running'), { ...WAIT, timeout: 30_000 });
     }, 40_000);
 
-    it.skipIf(skipped('reopen'))(title('lets a fresh runtime object find what exists (a restarted gateway)', 'reopen'), async () => {
+    it('lets a fresh runtime object find the running workspaces (a restarted gateway), or says they ended with their object', async () => {
       const running = await runtime.inspect('ann');
-      const fresh = subject.reopen!();
+      expect(running).toMatchObject({ state: 'running', id: expect.any(String) });
+      const fresh = subject.reopen();
       reopened.push(fresh);
-      expect((await fresh.list()).find((info) => info.user === 'ann')).toMatchObject({ state: 'running', id: running.id });
-      expect(await fresh.inspect('ann')).toMatchObject({ state: 'running', id: running.id });
+      if (subject.reopenFinds === 'their workspaces') {
+        expect((await fresh.list()).find((info) => info.user === 'ann')).toMatchObject({ state: 'running', id: running.id });
+        expect(await fresh.inspect('ann')).toMatchObject({ state: 'running', id: running.id });
+        return;
+      }
+      // Nothing to find: workspaces are children of the object that started them ...
+      expect(await fresh.list()).toEqual([]);
+      expect(await fresh.inspect('ann')).toEqual({ user: 'ann', state: 'absent' });
+      // ... which still runs its own, unchanged ...
+      expect(await runtime.inspect('ann')).toMatchObject({ state: 'running', id: running.id });
+      // ... and ends them with it: a workspace of the fresh object stops answering once that object is closed.
+      const own = await fresh.start('ivy');
+      expect(await waitUntilAnswering(own.endpoint!, Date.now() + 15_000)).toBe(true);
+      await fresh.close();
+      expect(await answersHttp(own.endpoint!)).toBe(false);
     });
 
     it('reports a crash as an event carrying the instance id', async () => {
@@ -142,7 +137,7 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeUnderTe
       expect((await runtime.inspect('dan')).state).toBe('error');
     });
 
-    it.skipIf(skipped('storage'))(title('round-trips a backup through restore', 'storage'), async () => {
+    it('round-trips a backup through restore', async () => {
       const files = { 'notes.txt': 'hello\n', 'src/app.js': 'export const x = 1;\n' };
       await restoreFiles('eve', files);
       expect(await storage().exists('eve')).toBe(true);
@@ -151,7 +146,7 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeUnderTe
       await runtime.remove('eve', { volume: true });
     });
 
-    it.skipIf(skipped('storage'))(title('keeps the data across stop and start', 'storage'), async () => {
+    it('keeps the data across stop and start', async () => {
       const fay = await runtime.start('fay');
       // The caller's part of a start: until the editor answers, it may not have its SIGTERM handler yet (PID 1 ignores the signal without one).
       expect(await waitUntilAnswering(fay.endpoint!, Date.now() + 15_000)).toBe(true);
@@ -163,7 +158,7 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeUnderTe
       expect((await backupFiles('fay')).get('kept.txt')).toBe('across stop and start');
     });
 
-    it.skipIf(skipped('storage'))(title('keeps the data on removal unless asked', 'storage'), async () => {
+    it('keeps the data on removal unless asked', async () => {
       await runtime.remove('fay');
       expect(await runtime.inspect('fay')).toEqual({ user: 'fay', state: 'absent' });
       expect(await storage().exists('fay')).toBe(true);
@@ -174,12 +169,27 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeUnderTe
       await expect(storage().backup('fay')).rejects.toMatchObject({ name: 'NotFoundError', code: 'no_workspace' });
     });
 
-    it.skipIf(skipped('engineDown'))(title('answers EngineUnavailableError when the engine is down', 'engineDown'), async () => {
-      const gone = subject.engineDown!();
-      reopened.push(gone);
-      for (const call of [() => gone.prepare(), () => gone.start('ann'), () => gone.inspect('ann'), () => gone.list(), () => gone.stop('ann')]) {
-        await expect(call()).rejects.toMatchObject({ name: 'EngineUnavailableError', code: 'engine_unavailable', status: 503 });
+    it('answers EngineUnavailableError when the engine is down, or needs no engine', async () => {
+      if ('down' in subject.engine) {
+        const gone = subject.engine.down();
+        reopened.push(gone);
+        for (const call of [() => gone.prepare(), () => gone.start('ann'), () => gone.inspect('ann'), () => gone.list(), () => gone.stop('ann')]) {
+          const refused = call();
+          await expect(refused).rejects.toBeInstanceOf(EngineUnavailableError);
+          await expect(refused).rejects.toMatchObject({ name: 'EngineUnavailableError', code: 'engine_unavailable', status: 503 });
+        }
+        return;
       }
+      // No engine to lose: a fresh object answers every one of those calls by itself.
+      const alone = subject.reopen();
+      reopened.push(alone);
+      await expect(alone.prepare(), subject.engine.none).resolves.toBeUndefined();
+      const started = await alone.start('jo');
+      expect(started).toMatchObject({ user: 'jo', state: 'running', endpoint: expect.anything() });
+      expect(await alone.inspect('jo')).toMatchObject({ state: 'running', id: started.id });
+      expect((await alone.list()).map((info) => info.user)).toEqual(['jo']);
+      await expect(alone.stop('jo')).resolves.toBeUndefined();
+      expect(['stopped', 'absent']).toContain((await alone.inspect('jo')).state);
     });
   });
 }

@@ -1,6 +1,5 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { EngineUnavailableError } from '../../src/errors.js';
 import { IdlePolicy } from '../../src/workspaces/idle-policy.js';
 import { WorkspaceManager } from '../../src/workspaces/manager.js';
 import { FakeRuntime } from '../support/fake-runtime.js';
@@ -72,10 +71,10 @@ describe('idle policy', () => {
     const { runtime, manager, policy, advance } = setup(3);
     await manager.reconcile();
     advance(31 * MINUTE);
-    runtime.failWith = new EngineUnavailableError('down');
+    runtime.down();
     const during = await policy.sweep();
     expect(during).toMatchObject({ stopped: [], errors: 1 });
-    runtime.failWith = undefined;
+    runtime.up();
     const after = await policy.sweep();
     expect(after.stopped.sort()).toEqual(['user0', 'user1', 'user2']);
   });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { isAddressOrCidr } from '../values.js';
-import { bool, duration, list, text, url } from '../schemas.js';
+import { isAddressOrCidr, isOrigin } from '../values.js';
+import { bool, duration, list, text, timeout, url } from '../schemas.js';
 import type { SettingGroup } from '../setting.js';
 
 const ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
@@ -33,5 +33,18 @@ export const authSettings = {
     default: '',
     schema: list().refine((l) => l.every(isAddressOrCidr), 'expected IP addresses or CIDRs like 10.0.0.0/8'),
   },
-  ws_token_grace: { help: 'Open WebSockets are closed this long after the token they were opened with expires.', default: '60s', schema: duration() },
+  session_secret: { help: 'Key that signs gateway sessions (at least 32 characters; the same on every replica).', secret: true, schema: text() },
+  session_secret_file: { help: 'File holding the session key.', schema: text() },
+  session_idle: { help: 'A session ends after this long without a request or WebSocket message from the student.', default: '2h', schema: timeout() },
+  session_max_age: { help: 'A session ends this long after the launch, whatever happens.', default: '12h', schema: timeout() },
+  session_cookie_name: {
+    help: 'Name of the session cookie (`__Host-` is put in front behind HTTPS).',
+    default: 'workspace_session',
+    schema: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, _ or -'),
+  },
+  lms_origins: {
+    help: 'Origins of LMS frontends (comma-separated) that may call the create call and GET /api/workspaces/me from the browser (CORS).',
+    default: '',
+    schema: list().refine((l) => l.every(isOrigin), 'expected origins like https://lms.example.edu'),
+  },
 } satisfies SettingGroup;
