@@ -75,6 +75,8 @@ const jwt = await new SignJWT({ user_id: USER })
   .setExpirationTime('2h')
   .sign(new TextEncoder().encode(SECRET));
 const cookieHeaders = { Cookie: `workspace_token=${jwt}` };
+/** Filled once the gateway answered the token with its session cookie. */
+let sessionHeaders = cookieHeaders;
 
 const started = Date.now();
 const results = { started_at: new Date(started).toISOString(), options: opts };
@@ -137,6 +139,8 @@ const CLUSTER_NAME = `gateway ${opts.gatewayWorkers} workers`;
 
 const SCENARIOS = [
   { name: '1 KiB GET', path: '/__bytes', bytes: 1024 },
+  // The browser's case since gateway sessions: the session cookie the token's first answer set (the row above sends the LMS token each time).
+  { name: '1 KiB GET (session)', path: '/__bytes', bytes: 1024, session: true },
   { name: '1 MiB GET', path: '/__bytes?size=1m', bytes: 1024 * 1024 },
 ];
 
@@ -189,6 +193,12 @@ async function proxyPart() {
       const anonymous = await fetch(`http://127.0.0.1:${targets.gateway.port}/ws/${USER}/__bytes`, { headers: { accept: 'application/json' } });
       await anonymous.arrayBuffer();
       if (anonymous.status !== 401) throw new Error(`the gateway answered ${anonymous.status} without a cookie; expected 401`);
+      const first = await fetch(`http://127.0.0.1:${targets.gateway.port}/ws/${USER}/__bytes`, { headers: cookieHeaders });
+      await first.arrayBuffer();
+      const session = first.headers.get('set-cookie')?.split(';')[0];
+      if (!session?.startsWith('workspace_session=')) throw new Error('the gateway set no session cookie for the token');
+      sessionHeaders = { Cookie: session };
+      await check(targets.gateway, '/__bytes', 1024, sessionHeaders);
     }
 
     // Idle memory, before any load (a Node heap that grew under load would hide new allocations).
@@ -228,8 +238,8 @@ async function proxyPart() {
     const wrkOpts = { seconds: opts.seconds, threads: opts.threads, connections: opts.connections, headers: cookieHeaders, busyLimit: opts.busyLimit };
     for (const s of SCENARIOS) {
       for (const t of s.bytes === 1024 ? list : bigBodies) {
-        await wrkRound(t, backend, { ...wrkOpts, path: s.path, seconds: opts.warmupSeconds }).catch((err) =>
-          say(`  warm-up of ${t.name} failed: ${err.message.split('\n')[0]}`),
+        await wrkRound(t, backend, { ...wrkOpts, headers: s.session ? sessionHeaders : cookieHeaders, path: s.path, seconds: opts.warmupSeconds }).catch(
+          (err) => say(`  warm-up of ${t.name} failed: ${err.message.split('\n')[0]}`),
         );
       }
     }
@@ -239,7 +249,7 @@ async function proxyPart() {
         for (const t of rotate(s.bytes === 1024 ? list : bigBodies, round)) {
           let r;
           try {
-            r = await wrkRound(t, backend, { ...wrkOpts, path: s.path });
+            r = await wrkRound(t, backend, { ...wrkOpts, headers: s.session ? sessionHeaders : cookieHeaders, path: s.path });
           } catch (err) {
             // wrk itself failed (the target refused connections): a stalled round with the reason.
             r = { target: t.name, requests: 0, errors: 1, error: err.message.slice(0, 500), busy: false };

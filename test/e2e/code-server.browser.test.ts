@@ -12,7 +12,8 @@ import { cleanupInstance, dockerCli, requireEngine, uniqueInstance, type UniqueI
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
 import { launchBrowser, screenshot } from '../support/browser.js';
 import { startGateway, token, type TestGateway } from '../support/gateway.js';
-import { call } from '../support/http.js';
+import { call, freePort } from '../support/http.js';
+import { startLms, type Lms } from '../support/lms.js';
 
 const BUILD_SCRIPT = fileURLToPath(new URL('../../images/workspace/build-local.sh', import.meta.url));
 const PROJECT = '/home/coder/project';
@@ -60,7 +61,10 @@ async function execIn(containerId: string, script: string) {
 
 interface Student {
   user: string;
+  /** The LMS access token it started with (short-lived when it came from the LMS). */
   jwt: string;
+  /** Launched through the real LMS: the gateway session, not the token, carries it. */
+  viaLms: boolean;
   context: BrowserContext;
   page: Page;
   /** URLs of every WebSocket the page opened. */
@@ -76,11 +80,16 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
   let image: string;
   const gateways: TestGateway[] = [];
   const contexts: BrowserContext[] = [];
+  /** The real LMS (Django + SimpleJWT, 60 s access tokens) on its own origin; the first gateway's port is chosen first, for its page. */
+  let lms: Lms;
+  let gatewayPort: number;
 
   beforeAll(async () => {
     const t0 = Date.now();
     await requireEngine();
     image = await codeServerImage();
+    gatewayPort = await freePort();
+    lms = await startLms({ algorithm: 'HS256', accessLifetimeSeconds: 60, gatewayUrl: `http://127.0.0.1:${gatewayPort}` });
     // WebGL off: the editor's terminal then draws with its DOM renderer (its fallback), so the test can read the prompt and command output from the page.
     browser = await launchBrowser(['--disable-webgl']);
     console.log(`beforeAll ${Date.now() - t0} ms (image ${image})`);
@@ -96,6 +105,7 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     await step('contexts', () => Promise.all(contexts.map((c) => c.close().catch(() => {}))));
     await step('browser', async () => browser?.close());
     await step('gateways', () => Promise.all(gateways.map((g) => g.close())));
+    await step('lms', async () => lms?.stop());
     await step('cleanup', async () => {
       await cleanupInstance(main.instance);
       await cleanupInstance(idle.instance);
@@ -103,12 +113,41 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     console.log(`afterAll ${Date.now() - t0} ms: ${took.join(', ')}`);
   });
 
+  /** A student whose browser holds a token cookie made by the test (for the second gateway, with the test's key). */
   async function student(gw: TestGateway, user: string): Promise<Student> {
     const jwt = await token(user);
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     contexts.push(context);
     await context.addCookies([{ name: 'workspace_token', value: jwt, url: gw.url, httpOnly: true, sameSite: 'Lax' }]);
-    const page = await context.newPage();
+    return watched({ user, jwt, viaLms: false, context, page: await context.newPage() });
+  }
+
+  /**
+   * A student as in production: signs in on the real LMS page, presses
+   * "Launch Workspace", and works in the tab the launch link opened; the
+   * browser never had a cookie from the test.
+   */
+  async function launchedStudent(name: string): Promise<Student> {
+    const account = lms.users.find((u) => u.name === name)!;
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    contexts.push(context);
+    const lmsPage = await context.newPage();
+    await lmsPage.goto(lms.url);
+    await lmsPage.fill('#username', account.name);
+    await lmsPage.fill('#password', account.password);
+    await lmsPage.click('#signin');
+    await lmsPage.locator('#status', { hasText: `signed in as ${name}` }).waitFor({ timeout: 10_000 });
+    const opened = context.waitForEvent('page', { timeout: 30_000 });
+    await lmsPage.click('#launch');
+    const page = await opened;
+    const answer = JSON.parse((await lmsPage.locator('#result').textContent()) ?? '{}') as { url: string; workspace_url: string };
+    expect(answer.url).toMatch(/\/api\/launch\/[A-Za-z0-9_-]+$/);
+    const { access } = await lms.token(account.name, account.password);
+    return watched({ user: String(account.id), jwt: access, viaLms: true, context, page });
+  }
+
+  async function watched(s: Omit<Student, 'sockets' | 'closed' | 'extensions'>): Promise<Student> {
+    const { context, page } = s;
     const sockets: string[] = [];
     let closed = 0;
     page.on('websocket', (ws) => {
@@ -122,7 +161,15 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
       extensions.push(name ? String(response.headers[name]) : '');
     });
     await cdp.send('Network.enable');
-    return { user, jwt, context, page, sockets, closed: () => closed, extensions };
+    return { ...s, sockets, closed: () => closed, extensions };
+  }
+
+  /** Waits for the workbench in the tab the launch link opened. */
+  async function untilWorkbench(gw: TestGateway, s: Student): Promise<void> {
+    await s.page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
+    await s.page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ timeout: 60_000 });
+    const url = new URL(s.page.url());
+    expect(`${url.origin}${url.pathname}`).toBe(`${gw.url}/ws/${s.user}/`);
   }
 
   /** Opens /ws/me and waits for the workbench; returns whether the starting page was shown first. */
@@ -160,7 +207,10 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
   }
 
   async function api(gw: TestGateway, s: Student, method: string, path: string) {
-    const res = await call(`${gw.url}/api/workspaces/me${path}`, { method, headers: { authorization: `Bearer ${s.jwt}` } });
+    // A launched student's LMS token has long expired by now: the session cookie speaks for them.
+    const session = (await s.context.cookies(gw.url)).find((c) => c.name === 'workspace_session');
+    const headers: Record<string, string> = s.viaLms ? { cookie: `workspace_session=${session?.value}` } : { authorization: `Bearer ${s.jwt}` };
+    const res = await call(`${gw.url}/api/workspaces/me${path}`, { method, headers });
     return { status: res.status, body: await res.json() };
   }
 
@@ -213,22 +263,22 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
   let gw: TestGateway;
 
   it('A: a student lands in VS Code in their own container, writes a file in the terminal, and finds it again after stop and wake', async () => {
-    gw = await startGateway(codeServerEnv(main, image));
+    const fromLms = { GATEWAY_PORT: String(gatewayPort), GATEWAY_JWT_SECRET: lms.secret!, GATEWAY_LMS_ORIGINS: lms.url, GATEWAY_JWT_CLOCK_TOLERANCE: '0s' };
+    gw = await startGateway(codeServerEnv(main, image, fromLms));
     gateways.push(gw);
-    alice = await student(gw, 'alice');
-    const first = await openWorkspace(gw, alice);
-    expect(first.starting).toBe(true);
+    alice = await launchedStudent('alice');
+    await untilWorkbench(gw, alice);
     await trustFolder(alice.page, { firstVisit: true });
     await screenshot(alice.page, 'e2e-a1-workbench');
 
     // Her own container, from the code-server image, on the private network.
-    const container = await containerOf(main, 'alice');
+    const container = await containerOf(main, alice.user);
     aliceContainer = container.Id;
     expect(container.State).toBe('running');
     expect(container.Image).toBe(image);
     // Every WebSocket the editor opened goes to the gateway, under her workspace path.
     await vi.waitFor(() => expect(alice.sockets.length, 'editor WebSockets').toBeGreaterThan(0), { timeout: 30_000, interval: 500 });
-    for (const url of alice.sockets) expect(url.startsWith(`${gw.wsUrl}/ws/alice/`), url).toBe(true);
+    for (const url of alice.sockets) expect(url.startsWith(`${gw.wsUrl}/ws/${alice.user}/`), url).toBe(true);
 
     await openTerminal(alice.page);
     await screenshot(alice.page, 'e2e-a2-terminal');
@@ -241,7 +291,7 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     const stopped = await api(gw, alice, 'POST', '/stop');
     expect(stopped.status).toBe(200);
     expect(stopped.body.state).toBe('stopped');
-    await untilContainerState(main, 'alice', 'exited');
+    await untilContainerState(main, alice.user, 'exited');
     // The editor's WebSockets are closed (reconnecting gets 503 and does not wake the workspace).
     await vi.waitFor(() => expect(alice.closed(), 'closed editor WebSockets').toBe(alice.sockets.length), { timeout: 20_000, interval: 500 });
     await screenshot(alice.page, 'e2e-a4-stopped');
@@ -250,30 +300,30 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     const again = await openWorkspace(gw, alice);
     expect(again.starting).toBe(true);
     await trustFolder(alice.page, { firstVisit: false });
-    const woken = await containerOf(main, 'alice');
+    const woken = await containerOf(main, alice.user);
     expect(woken.Id).toBe(aliceContainer);
     expect(woken.State).toBe('running');
     await alice.page.getByRole('treeitem', { name: 'proof.txt' }).waitFor({ timeout: 30_000 });
     await openTerminal(alice.page);
     await runInTerminal(alice.page, `cat ${PROJECT}/proof.txt`, /^hello-from-A\s*$/m);
     await screenshot(alice.page, 'e2e-a5-woken-file-kept');
-    expect(alice.sockets.every((url) => url.startsWith(`${gw.wsUrl}/ws/alice/`))).toBe(true);
+    expect(alice.sockets.every((url) => url.startsWith(`${gw.wsUrl}/ws/${alice.user}/`))).toBe(true);
   }, 300_000);
 
   it("B: another student gets their own empty workspace and never sees the first student's file", async () => {
     expect(aliceContainer, 'test A ran first').toBeTruthy();
-    const bob = await student(gw, 'bob');
-    await openWorkspace(gw, bob);
+    const bob = await launchedStudent('bob');
+    await untilWorkbench(gw, bob);
     await trustFolder(bob.page, { firstVisit: true });
     await screenshot(bob.page, 'e2e-b1-own-workspace');
-    const container = await containerOf(main, 'bob');
+    const container = await containerOf(main, bob.user);
     expect(container.Id).not.toBe(aliceContainer);
     expect((await execIn(container.Id, `ls -A ${PROJECT}`)).stdout.trim()).toBe('');
     expect((await execIn(container.Id, `test -e ${PROJECT}/proof.txt`)).code).not.toBe(0);
     expect(await bob.page.getByRole('treeitem', { name: 'proof.txt' }).count()).toBe(0);
-    for (const url of bob.sockets) expect(url.startsWith(`${gw.wsUrl}/ws/bob/`), url).toBe(true);
+    for (const url of bob.sockets) expect(url.startsWith(`${gw.wsUrl}/ws/${bob.user}/`), url).toBe(true);
     // Alice's workspace URL is refused to Bob's cookie.
-    const refused = await bob.page.goto(`${gw.url}/ws/alice/`);
+    const refused = await bob.page.goto(`${gw.url}/ws/${alice.user}/`);
     expect(refused?.status()).toBe(403);
     await screenshot(bob.page, 'e2e-b2-alice-refused');
     // Alice's file is still only in Alice's container.
