@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
+import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/load.js';
 import { BadRequestError, UnauthorizedError } from '../errors.js';
 import { credentialsOf, HOST_PREFIX, type CookieNames, type Credentials } from './credentials.js';
@@ -41,6 +42,12 @@ const sessionEnded = () => new UnauthorizedError('Your session has ended; open y
  */
 export class Authenticator {
   readonly sessions: Sessions;
+  /**
+   * The session each LMS token started, so a client that keeps sending the
+   * token (a script, a browser before it stored the session) keeps one
+   * session instead of minting one per request; only verified tokens get in.
+   */
+  private readonly byToken = new LRUCache<string, Authenticated>({ max: 10_000 });
 
   constructor(private readonly deps: AuthenticatorDeps) {
     this.sessions = deps.sessions;
@@ -100,8 +107,17 @@ export class Authenticator {
   }
 
   private started(req: IncomingMessage, token: Pick<Identity, 'user' | 'admin'>, raw?: string): Authenticated {
-    const session = this.deps.sessions.start(token);
-    return { identity: this.identityOf(session), session, token: raw, setCookie: this.sessionCookie(req, session) };
+    const sessions = this.deps.sessions;
+    const key = raw === undefined ? undefined : (this.deps.secure(req) ? 's' : 'p') + raw;
+    const known = key === undefined ? undefined : this.byToken.get(key);
+    if (known && sessions.isLive(known.session)) {
+      sessions.touch(known.session.id);
+      return known;
+    }
+    const session = sessions.start(token);
+    const auth = { identity: this.identityOf(session), session, token: raw, setCookie: this.sessionCookie(req, session) };
+    if (key !== undefined) this.byToken.set(key, auth);
+    return auth;
   }
 
   private continued(req: IncomingMessage, session: Session): Authenticated {

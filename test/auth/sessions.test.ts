@@ -80,7 +80,8 @@ describe('gateway sessions (SPEC §2a)', () => {
 
   it('logout ends the session and closes its WebSockets, not those of another session', async () => {
     const first = await launch(gw, 'lou');
-    const second = await launch(gw, 'lou');
+    // Another token (another sign-in): one token keeps one session.
+    const second = await launch(gw, 'lou', 3601);
     expect((await visit(`${gw.url}/ws/lou/`, { headers: page(first) })).status).toBe(200);
     const a = (await openWebSocket(`${gw.wsUrl}/ws/lou/socket`, { cookie: first })).socket!;
     const b = (await openWebSocket(`${gw.wsUrl}/ws/lou/socket`, { cookie: second })).socket!;
