@@ -12,8 +12,6 @@ export interface Authenticated {
   identity: Identity;
   /** The gateway session the request belongs to: its own, or one just started because an LMS token let it in. */
   session: Session;
-  /** The LMS token, when the request carried one; never logged. */
-  token?: string;
   /** A `Set-Cookie` value for the answer: the session just started or renewed. */
   setCookie?: string;
 }
@@ -115,7 +113,7 @@ export class Authenticator {
       return known;
     }
     const session = sessions.start(token);
-    const auth = { identity: this.identityOf(session), session, token: raw, setCookie: this.sessionCookie(req, session) };
+    const auth = { identity: this.identityOf(session), session, setCookie: this.sessionCookie(req, session) };
     if (key !== undefined) this.byToken.set(key, auth);
     return auth;
   }

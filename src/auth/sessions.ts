@@ -84,11 +84,6 @@ export class Sessions {
     if ((this.activity.get(id) ?? 0) < at) this.activity.set(id, at);
   }
 
-  /** Activity another process saw. */
-  seen(entries: Iterable<[id: string, at: number]>): void {
-    for (const [id, at] of entries) this.touch(id, at);
-  }
-
   /** Logged out: refused from now on, in this process, even with a copy of the cookie. */
   end(session: Pick<Session, 'id' | 'startedAt'>): void {
     this.ended.set(session.id, true, { ttl: Math.max(1, this.endsAt(session) - this.now()) });
