@@ -48,7 +48,7 @@ export interface WorkspaceApiOptions {
 /** Answers an `/api/…` request; the gateway turns what it throws into the JSON error. */
 export type ApiHandler = (req: IncomingMessage, res: ServerResponse, path: string, ctx: RequestContext) => Promise<void>;
 
-/** Who may make a call: any signed-in user (about themself), the workspace's owner or an admin, or admins only. */
+/** Who may make a call: every signed-in user (about themself), the workspace's owner or an admin, or admins only. */
 type Caller = 'user' | 'owner' | 'admin';
 
 interface Call {
@@ -210,7 +210,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
     },
   ];
 
-  /** A launch link: its own credential, so it is used before (and instead of) any sign-in. */
+  /** A launch link: its own credential, so it is used before (and instead of) a sign-in. */
   const launch = (req: IncomingMessage, res: ServerResponse, code: string) => {
     const identity = options.launchLinks.redeem(code);
     if (!identity) {

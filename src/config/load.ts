@@ -96,15 +96,8 @@ function resolveSessionKey(values: Record<string, unknown>, jwtKey: JwtKey, prob
     problems.push(`${envName('session_secret')} and ${envName('session_secret_file')}: set one, not both`);
     return undefined;
   }
-  let value = secret;
-  if (secretFile !== undefined) {
-    try {
-      value = readFileSync(secretFile, 'utf8').replace(/\r?\n$/, '');
-    } catch (err) {
-      problems.push(`${envName('session_secret_file')}: cannot read ${secretFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-      return undefined;
-    }
-  }
+  const value = secretFile === undefined ? secret : readSecretFile('session_secret_file', secretFile, problems);
+  if (value === null) return undefined;
   if (value !== undefined) {
     if (value.length >= 32) return new TextEncoder().encode(value);
     problems.push(`${secretFile !== undefined ? envName('session_secret_file') : envName('session_secret')}: the session key must be at least 32 characters`);
@@ -118,6 +111,16 @@ function resolveSessionKey(values: Record<string, unknown>, jwtKey: JwtKey, prob
 }
 
 const isHmac = (alg: string) => alg.startsWith('HS');
+
+/** A secret from its file (a trailing newline ignored), or null with the problem noted. */
+function readSecretFile(key: SettingKey, path: string, problems: string[]): string | null {
+  try {
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    problems.push(`${envName(key)}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    return null;
+  }
+}
 
 function resolveJwtKey(values: Record<string, unknown>, problems: string[]): JwtKey | undefined {
   const algorithms = values.jwt_algorithms as string[];
@@ -151,15 +154,8 @@ function resolveJwtKey(values: Record<string, unknown>, problems: string[]): Jwt
       problems.push(`${envName('jwt_algorithms')}: a shared secret needs HS256, HS384 or HS512; got ${algorithms.join(',')}`);
       return undefined;
     }
-    let value = secret;
-    if (secretFile !== undefined) {
-      try {
-        value = readFileSync(secretFile, 'utf8').replace(/\r?\n$/, '');
-      } catch (err) {
-        problems.push(`${envName('jwt_secret_file')}: cannot read ${secretFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-        return undefined;
-      }
-    }
+    const value = secretFile === undefined ? secret : readSecretFile('jwt_secret_file', secretFile, problems);
+    if (value === null) return undefined;
     if (!value || value.length < 16) {
       problems.push(`${secretFile !== undefined ? envName('jwt_secret_file') : envName('jwt_secret')}: the secret must be at least 16 characters`);
       return undefined;
