@@ -3,7 +3,8 @@
  * test/lms, on its own sqlite database and freshly made keys, served by
  * Django's runserver. Needs Debian's python3-django* packages (scripts/ensure-engine.sh).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { startGroup } from './process-group.js';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,44 +91,22 @@ export async function startLms(options: LmsOptions): Promise<Lms> {
   const port = await freePort();
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   // Its own process group, so stop takes runserver and anything it started.
-  const child = spawn(PYTHON, ['manage.py', 'runserver', `${host}:${port}`, '--noreload'], {
+  const server = startGroup(PYTHON, ['manage.py', 'runserver', `${host}:${port}`, '--noreload'], {
     cwd: PROJECT,
     env,
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-8000)));
-  let gone = false;
-  const exited = new Promise<void>((ok) =>
-    child.once('exit', () => {
-      gone = true;
-      ok();
-    }),
-  );
 
   const stop = async () => {
-    if (!gone && child.pid) {
-      try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {}
-      const killed = await Promise.race([exited.then(() => true), new Promise((ok) => setTimeout(() => ok(false), 5000))]);
-      if (!killed) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {}
-        await exited;
-      }
-    }
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   };
 
   const deadline = Date.now() + 30_000;
   while (!(await answers(url + '/'))) {
-    if (gone || Date.now() > deadline) {
+    if (server.exit() || Date.now() > deadline) {
       await stop();
-      const why = gone ? ` (exited ${child.exitCode ?? child.signalCode})` : '';
-      throw new Error(`LMS: runserver on ${url} did not come up within 30 s${why}; last lines of its stderr:\n${lastLines(stderr)}`);
+      const why = server.exit() ? ` (${server.exit()})` : '';
+      throw new Error(`LMS: runserver on ${url} did not come up within 30 s${why}; last lines of its stderr:\n${lastLines(server.stderr())}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }

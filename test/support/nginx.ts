@@ -3,7 +3,7 @@
  * one origin where the gateway's paths go to the gateway and the rest to Django.
  * Runs Debian's nginx-light (scripts/ensure-engine.sh) from its own prefix dir.
  */
-import { spawn } from 'node:child_process';
+import { startGroup } from './process-group.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -96,36 +96,22 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
   writeFileSync(conf, standaloneConfig(dir, site));
 
   // daemon off: the master stays our child; its own group, so stop takes the workers too.
-  const child = spawn(NGINX, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  let gone = false;
-  const exited = new Promise<void>((ok) =>
-    child.once('exit', () => {
-      gone = true;
-      ok();
-    }),
-  );
+  const server = startGroup(NGINX, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')]);
 
   const stop = async () => {
-    if (!gone && child.pid) {
-      try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {}
-      await exited;
-    }
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   };
 
   const deadline = Date.now() + 10_000;
   while (!(await listening(port))) {
-    if (gone || Date.now() > deadline) {
+    if (server.exit() || Date.now() > deadline) {
       let log = '';
       try {
         log = readFileSync(join(dir, 'error.log'), 'utf8');
       } catch {}
       await stop();
-      throw new Error(`edge: nginx did not listen on 127.0.0.1:${port} within 10 s${gone ? ` (exited ${child.exitCode})` : ''}:\n${stderr}${log}`);
+      throw new Error(`edge: nginx did not listen on 127.0.0.1:${port} within 10 s${server.exit() ? ` (${server.exit()})` : ''}:\n${server.stderr()}${log}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
