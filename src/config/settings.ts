@@ -5,6 +5,7 @@ import { gatewaySettings } from './settings/gateway.js';
 import { operationSettings } from './settings/operations.js';
 import { processSettings } from './settings/process.js';
 import { requestSettings } from './settings/requests.js';
+import { swarmSettings } from './settings/swarm.js';
 import { workspaceSettings } from './settings/workspaces.js';
 
 /**
@@ -19,6 +20,7 @@ export const settings = {
   ...authSettings,
   ...requestSettings,
   ...dockerSettings,
+  ...swarmSettings,
   ...workspaceSettings,
   ...operationSettings,
   ...processSettings,
@@ -30,6 +32,9 @@ export const envName = (key: string): string => 'GATEWAY_' + key.toUpperCase();
 
 /** What the docker runtime reads: its own group and the instance label that scopes what it owns. */
 export type DockerSettings = SettingValues<typeof dockerSettings> & Pick<SettingValues<typeof gatewaySettings>, 'instance'>;
+
+/** What the swarm runtime reads: the docker runtime's settings and its own. */
+export type SwarmSettings = DockerSettings & SettingValues<typeof swarmSettings>;
 
 /** What the process runtime reads. */
 export type ProcessSettings = SettingValues<typeof processSettings>;

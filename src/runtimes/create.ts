@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
-import { ConfigError } from '../config/load.js';
 import type { Runtime } from './runtime.js';
 
 /**
@@ -20,7 +19,9 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
       const { ProcessRuntime } = await import('./process/process-runtime.js');
       return new ProcessRuntime({ settings: config, logger });
     }
-    case 'swarm':
-      throw new ConfigError(['GATEWAY_RUNTIME: the swarm runtime is not part of this release yet; use docker or process']);
+    case 'swarm': {
+      const { SwarmRuntime } = await import('./swarm/swarm-runtime.js');
+      return new SwarmRuntime({ settings: config, logger });
+    }
   }
 }

@@ -7,26 +7,35 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, visit } from './http.js';
 import { openWebSocket, pageLoad, roundTrip, scriptRequest, startGateway, token, type TestGateway } from './gateway.js';
 
-export interface ContractHarness {
+/** What the contract reads of a gateway: where it listens, and how to close it. */
+export type ContractGateway = Pick<TestGateway, 'url' | 'wsUrl' | 'close'>;
+
+export interface ContractHarness<G extends ContractGateway = TestGateway> {
   /** GATEWAY_* settings selecting and configuring the runtime. */
   env: () => Record<string, string>;
   /** How many workspace instances (containers, processes) exist for `user`, as the engine sees them. */
-  instancesOf: (gateway: TestGateway, user: string) => Promise<number>;
+  instancesOf: (gateway: G, user: string) => Promise<number>;
+  /** Starts a gateway with these settings; default: in this process. A runtime whose workspaces only a container reaches runs it in one. */
+  start?: (env: Record<string, string>) => Promise<G>;
+  /** This test process's address as the gateway sees it (X-Forwarded-For); default 127.0.0.1. */
+  clientAddress?: string;
   setup?: () => Promise<void>;
   teardown?: () => Promise<void>;
 }
 
-export function gatewayContract(name: string, harness: ContractHarness): void {
+export function gatewayContract<G extends ContractGateway = TestGateway>(name: string, harness: ContractHarness<G>): void {
   describe(`gateway contract (${name})`, () => {
-    let gw: TestGateway;
-    let admin: TestGateway;
+    let gw: G;
+    let admin: G;
+    // Without a start of its own, G is TestGateway: a gateway in this process.
+    const start = harness.start ?? ((env: Record<string, string>) => startGateway(env) as unknown as Promise<G>);
     let n = 0;
     const freshUser = () => `u${process.pid}x${++n}`;
 
     beforeAll(async () => {
       await harness.setup?.();
-      gw = await startGateway(harness.env());
-      admin = await startGateway({ ...harness.env(), GATEWAY_ADMIN_WORKSPACE_ACCESS: 'true', GATEWAY_LOGIN_URL: 'https://lms.example.edu/login' });
+      gw = await start(harness.env());
+      admin = await start({ ...harness.env(), GATEWAY_ADMIN_WORKSPACE_ACCESS: 'true', GATEWAY_LOGIN_URL: 'https://lms.example.edu/login' });
     });
     afterAll(async () => {
       await gw?.close();
@@ -124,7 +133,7 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
       expect(echo.headers.cookie).toBe('theme=dark; lang=en');
       expect(echo.headers.authorization).toBeUndefined();
       expect(JSON.stringify(echo.headers)).not.toContain(jwt);
-      expect(echo.headers['x-forwarded-for']).toBe('127.0.0.1');
+      expect(echo.headers['x-forwarded-for']).toBe(harness.clientAddress ?? '127.0.0.1');
       expect(echo.headers['x-forwarded-user']).toBeUndefined();
       expect(echo.headers.forwarded).toBeUndefined();
       expect(echo.headers['x-forwarded-prefix']).toBe(`/ws/${user}`);
@@ -196,7 +205,7 @@ export function gatewayContract(name: string, harness: ContractHarness): void {
     });
 
     it('answers upstream faults with 502/504 and keeps serving others', async () => {
-      const slowGw = await startGateway({ ...harness.env(), GATEWAY_PROXY_TIMEOUT: '1s' });
+      const slowGw = await start({ ...harness.env(), GATEWAY_PROXY_TIMEOUT: '1s' });
       try {
         const user = freshUser();
         const jwt = await token(user);

@@ -8,7 +8,7 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EngineUnavailableError } from '../../src/errors.js';
-import type { Runtime, RuntimeEvent, RuntimeProgress, WorkspaceInfo } from '../../src/runtimes/runtime.js';
+import type { Endpoint, Runtime, RuntimeEvent, RuntimeProgress, WorkspaceInfo } from '../../src/runtimes/runtime.js';
 import { answersHttp, waitUntilAnswering } from '../../src/workspaces/readiness.js';
 import { collect, filesOf, makeTar } from './archive.js';
 
@@ -32,6 +32,12 @@ export interface RuntimeUnderTest {
    * prepares, starts and answers with nothing outside the gateway's process.
    */
   engine: { down: () => Runtime } | { none: string };
+  /**
+   * Whether an endpoint answers HTTP before the deadline, asked from where the
+   * gateway would ask. Default: from this process; a runtime whose
+   * workspaces only the gateway's container reaches asks from in there.
+   */
+  answers?: (endpoint: Endpoint, deadline: number) => Promise<boolean>;
   /** Removes whatever the tests left behind on the engine. */
   cleanup?: () => Promise<void>;
 }
@@ -47,6 +53,7 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeUnderTe
     const events = new AbortController();
     let listening: Promise<void> | undefined;
 
+    const answers = (endpoint: Endpoint) => (subject.answers ?? waitUntilAnswering)(endpoint, Date.now() + 15_000);
     const storage = () => {
       if (!runtime.storage) throw new Error(`${name} has no storage`);
       return runtime.storage;
@@ -83,6 +90,7 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeUnderTe
       const infos = await Promise.all([runtime.start('ann'), runtime.start('ann'), runtime.start('ann')]);
       expect(infos.every((info) => info.state === 'running' && info.endpoint)).toBe(true);
       expect(new Set(infos.map((info) => info.id)).size).toBe(1);
+      expect(await answers(infos[0]!.endpoint!)).toBe(true);
       expect((await runtime.list()).filter((info) => info.user === 'ann')).toEqual([expect.objectContaining({ state: 'running', id: infos[0]!.id })]);
     });
 
@@ -149,7 +157,7 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeUnderTe
     it('keeps the data across stop and start', async () => {
       const fay = await runtime.start('fay');
       // The caller's part of a start: until the editor answers, it may not have its SIGTERM handler yet (PID 1 ignores the signal without one).
-      expect(await waitUntilAnswering(fay.endpoint!, Date.now() + 15_000)).toBe(true);
+      expect(await answers(fay.endpoint!)).toBe(true);
       await restoreFiles('fay', { 'kept.txt': 'across stop and start' });
       await runtime.stop('fay');
       // Stopped, or absent where the runtime keeps no record of a workspace that ended (a process).

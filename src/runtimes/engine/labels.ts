@@ -4,6 +4,8 @@ export const LABEL = {
   instance: 'workspace-gateway.instance',
   user: 'workspace-gateway.user',
   image: 'workspace-gateway.image',
+  /** swarm: the node holding the workspace's volume, where its service is pinned. */
+  node: 'workspace-gateway.node',
 } as const;
 
 /** The label filter for everything one gateway instance owns. */

@@ -1,0 +1,302 @@
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Docker from 'dockerode';
+import type { Logger } from 'pino';
+import type { SwarmSettings } from '../../config/settings.js';
+import { ConfigError } from '../../config/load.js';
+import { GatewayError, SpawnFailedError } from '../../errors.js';
+import { unlessAborted } from '../cancellable.js';
+import { EngineClient } from '../engine/engine-client.js';
+import { asSpawnFailure } from '../engine/engine-errors.js';
+import { LABEL } from '../engine/labels.js';
+import type { Runtime, RuntimeEvent, RuntimeProgress, StartOptions, WorkspaceInfo } from '../runtime.js';
+import { NodeEngines } from './node-engines.js';
+import { STOP_GRACE_SECONDS, type EngineFeatures } from './service-spec.js';
+import type { SwarmNode, SwarmTask, SwarmService } from './swarm-objects.js';
+import { SwarmStorage } from './swarm-storage.js';
+import { pollEvents } from './task-events.js';
+import { currentTask, HOST_UNAVAILABLE, pinnedNode, replicasOf, unavailable, workspaceOfService } from './task-state.js';
+import { WorkspaceNetworks } from './workspace-networks.js';
+import { WorkspaceServices } from './workspace-services.js';
+
+export interface SwarmRuntimeOptions {
+  settings: SwarmSettings;
+  logger: Logger;
+  /** A manager's engine; defaults to DOCKER_HOST or the local socket. */
+  docker?: Docker;
+  /** Longest wait for one engine request. */
+  requestTimeoutMs?: number;
+  /** How often the task states are read for events (the engine's event stream has none for tasks). */
+  pollIntervalMs?: number;
+}
+
+/** How long a task may stay unplaceable ("no suitable node") before the start fails with that reason. */
+const UNPLACEABLE_GRACE_MS = 2_000;
+/** Engine API version from which a service can be given no-new-privileges. */
+const NO_NEW_PRIVILEGES_API = 1.46;
+
+/** Whether one start() changed the service, so a start given up knows to scale it back to 0. */
+interface Attempt {
+  changed: boolean;
+}
+
+/**
+ * One swarm service per user on a Docker Swarm cluster, through a manager's
+ * API: one replica while running, scaled to 0 to stop (the service, its
+ * labels and its volume stay), placed by swarm's scheduler and then pinned to
+ * the node holding its volume. Each workspace has an overlay network of its
+ * own that only it and the gateway's container join (see WorkspaceNetworks).
+ * The instance id is the task id: a new one on every start.
+ */
+export class SwarmRuntime implements Runtime {
+  readonly name = 'swarm';
+  readonly storage?: SwarmStorage;
+  private readonly settings: SwarmSettings;
+  private readonly logger: Logger;
+  private readonly client: EngineClient;
+  private readonly services: WorkspaceServices;
+  private readonly networks: WorkspaceNetworks;
+  private readonly pollIntervalMs: number;
+  private readonly starts = new Map<string, { work: Promise<WorkspaceInfo>; attempt: Attempt }>();
+  private features?: Promise<EngineFeatures>;
+
+  constructor(options: SwarmRuntimeOptions) {
+    this.settings = options.settings;
+    if (this.settings.storage !== 'volume') throw new ConfigError(['GATEWAY_STORAGE: the swarm runtime keeps workspace files in volumes (storage=volume)']);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(this.settings.container_prefix)) {
+      throw new ConfigError(['GATEWAY_CONTAINER_PREFIX: a swarm service name takes letters, digits, - and _ only']);
+    }
+    this.logger = options.logger.child({ runtime: 'swarm' });
+    const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.client = new EngineClient(options.docker ?? new Docker(), requestTimeoutMs);
+    this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
+    this.services = new WorkspaceServices(this.client, this.settings, () => this.engineFeatures());
+    this.networks = new WorkspaceNetworks(this.client, this.settings, this.settings.swarm_gateway_container ?? hostname());
+    const engines = new NodeEngines(this.settings.swarm_node_engines, requestTimeoutMs);
+    if (engines.configured) this.storage = new SwarmStorage(this.services, engines, this.settings, this.logger, (user) => this.placeData(user, engines));
+  }
+
+  async prepare(): Promise<void> {
+    await this.client.ping();
+    const info = (await this.client.call('engine info', () => this.client.docker.info())) as {
+      Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean };
+    };
+    if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) {
+      throw new GatewayError('engine_error', 502, 'the swarm runtime needs the engine of a swarm manager (DOCKER_HOST or the socket); this engine is not one');
+    }
+    await this.networks.checkGateway();
+  }
+
+  start(user: string, { signal, onProgress }: StartOptions = {}): Promise<WorkspaceInfo> {
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    // Concurrent starts of one user share one: two would each ask swarm for a fresh task after one that ended.
+    let shared = this.starts.get(user);
+    if (!shared) {
+      const attempt: Attempt = { changed: false };
+      shared = { work: this.bringUp(user, attempt, signal, onProgress).finally(() => this.starts.delete(user)), attempt };
+      this.starts.set(user, shared);
+    }
+    const { work, attempt } = shared;
+    return unlessAborted(work, signal).catch((err: unknown) => {
+      if (signal?.aborted) {
+        this.undoOnceSettled(user, work, attempt);
+        throw signal.reason;
+      }
+      const failure = asSpawnFailure(err);
+      if (failure.detail) this.logger.warn({ user, code: failure.code, detail: failure.detail }, 'the swarm could not start a workspace');
+      throw failure;
+    });
+  }
+
+  async inspect(user: string): Promise<WorkspaceInfo> {
+    const service = await this.services.inspect(user);
+    if (!service) return { user, state: 'absent' };
+    const [tasks, nodes] = await Promise.all([this.services.tasks([service]), this.services.nodes()]);
+    return this.reachable(workspaceOfService(user, service, tasks, (id) => nodes.get(id), this.settings));
+  }
+
+  async stop(user: string): Promise<void> {
+    const service = await this.services.inspect(user);
+    if (!service) return;
+    if (replicasOf(service) !== 0) await this.services.update(user, { replicas: 0 });
+    // Resolves once the editor has ended (swarm sends SIGTERM, then SIGKILL after the grace period).
+    const deadline = Date.now() + (STOP_GRACE_SECONDS + 5) * 1000;
+    while (Date.now() < deadline) {
+      const tasks = await this.services.tasks([service]);
+      if (!tasks.some((t) => t.Status?.State === 'running' || t.Status?.State === 'starting')) break;
+      await sleep(200);
+    }
+  }
+
+  async remove(user: string, options: { volume?: boolean } = {}): Promise<void> {
+    const service = await this.services.inspect(user);
+    const node = service && (pinnedNode(service) ?? currentTask(service, await this.services.tasks([service]))?.NodeID);
+    if (service) await this.services.remove(user);
+    await this.removeNetwork(user);
+    if (!options.volume) return;
+    if (!this.storage)
+      throw new GatewayError(
+        'no_storage',
+        501,
+        "Removing a workspace's files on a swarm needs the engine of the node holding them (GATEWAY_SWARM_NODE_ENGINES).",
+      );
+    await this.storage.removeVolume(user, node);
+  }
+
+  async list(): Promise<WorkspaceInfo[]> {
+    const services = await this.services.list();
+    const [tasks, nodes] = await Promise.all([this.services.tasks(services), this.services.nodes()]);
+    const infos: WorkspaceInfo[] = [];
+    for (const service of services) {
+      const user = service.Spec?.Labels?.[LABEL.user];
+      if (user) infos.push(workspaceOfService(user, service, tasks, (id) => nodes.get(id), this.settings));
+    }
+    return Promise.all(infos.map((info) => this.reachable(info)));
+  }
+
+  events(signal: AbortSignal): AsyncIterable<RuntimeEvent> {
+    return pollEvents(() => this.list(), this.pollIntervalMs, signal, this.logger);
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open: dockerode keeps no connections between requests, and the poller ends with its consumer's signal.
+  }
+
+  private engineFeatures(): Promise<EngineFeatures> {
+    this.features ??= this.client
+      .call('engine version', () => this.client.docker.version())
+      .then((v) => ({ noNewPrivileges: Number(v.ApiVersion) >= NO_NEW_PRIVILEGES_API }))
+      .catch((err: unknown) => {
+        this.features = undefined;
+        throw err;
+      });
+    return this.features;
+  }
+
+  /**
+   * A running workspace this gateway reports is one it can reach: joined to
+   * its network first (once per process), as one started by another gateway,
+   * or before this gateway's restart, may not be.
+   */
+  private async reachable(info: WorkspaceInfo): Promise<WorkspaceInfo> {
+    if (info.state === 'running') await this.networks.join(info.user);
+    return info;
+  }
+
+  private async bringUp(user: string, attempt: Attempt, signal?: AbortSignal, onProgress?: (progress: RuntimeProgress) => void): Promise<WorkspaceInfo> {
+    await this.networks.create(user);
+    await this.networks.join(user);
+    let previous: string | undefined;
+    const service = await this.services.inspect(user);
+    signal?.throwIfAborted();
+    if (!service) {
+      onProgress?.({ phase: 'creating', detail: 'Creating your workspace' });
+      attempt.changed ||= await this.services.create(user, { replicas: 1 });
+    } else {
+      const [tasks, nodes] = await Promise.all([this.services.tasks([service]), this.services.nodes()]);
+      const pin = pinnedNode(service);
+      if (pin && unavailable(nodes.get(pin))) throw new SpawnFailedError(`${HOST_UNAVAILABLE}; it comes back when its host does`, `node ${pin} is not ready`);
+      const info = workspaceOfService(user, service, tasks, (id) => nodes.get(id), this.settings);
+      const stale = service.Spec?.Labels?.[LABEL.image] !== this.settings.image;
+      const ended = info.state === 'stopped' || info.state === 'error';
+      if (replicasOf(service) === 0 || ended || stale) {
+        if (stale)
+          this.logger.info({ user, was: service.Spec?.Labels?.[LABEL.image], image: this.settings.image }, 'starting a workspace with the current image');
+        previous = currentTask(service, tasks)?.ID;
+        await this.services.update(user, { replicas: 1, restart: replicasOf(service) === 1 && ended });
+        attempt.changed = true;
+      }
+    }
+    return this.untilRunning(user, previous, signal, onProgress);
+  }
+
+  /** Follows the user's new task until it runs; fails with its reason when it cannot be placed or ends. */
+  private async untilRunning(
+    user: string,
+    previous: string | undefined,
+    signal?: AbortSignal,
+    onProgress?: (progress: RuntimeProgress) => void,
+  ): Promise<WorkspaceInfo> {
+    let placedOn: string | undefined;
+    let unplaceableSince: number | undefined;
+    for (let round = 0; ; round++) {
+      signal?.throwIfAborted();
+      const service = await this.services.inspect(user);
+      if (!service) throw new SpawnFailedError('its service was removed while it started');
+      const [tasks, nodes] = await Promise.all([this.services.tasks([service]), this.services.nodes()]);
+      const task = currentTask(service, tasks);
+      // Until swarm has made the new task, the newest one is the one that ended.
+      if (task && task.ID !== previous) {
+        if (task.NodeID && task.NodeID !== placedOn) {
+          placedOn = task.NodeID;
+          onProgress?.({ phase: 'starting', detail: `Starting on ${nodeName(nodes.get(task.NodeID), task.NodeID)}` });
+          signal?.throwIfAborted();
+        }
+        const info = workspaceOfService(user, service, tasks, (id) => nodes.get(id), this.settings);
+        if (info.state === 'running') {
+          if (!info.endpoint) throw new SpawnFailedError(`the task runs but has no address on its network`);
+          await this.pinWhereItRuns(user, service, task);
+          return info;
+        }
+        if (info.state === 'error' && info.reason?.startsWith('no host')) {
+          unplaceableSince ??= Date.now();
+          if (Date.now() - unplaceableSince < UNPLACEABLE_GRACE_MS) info.state = 'creating';
+        }
+        if (info.state === 'error') throw new SpawnFailedError(info.reason ?? 'it failed', info.detail);
+        if (info.state === 'stopped') throw new SpawnFailedError('it was stopped while it started');
+      }
+      await sleep(Math.min(100 * 1.5 ** round, 500));
+    }
+  }
+
+  /** A workspace's volume is where its first task ran: the service is pinned there, unless a volume driver spans the nodes. */
+  private async pinWhereItRuns(user: string, service: SwarmService, task: SwarmTask): Promise<void> {
+    if (this.settings.swarm_volume_driver || pinnedNode(service) || !task.NodeID) return;
+    await this.services.update(user, { replicas: replicasOf(service) === 0 ? 0 : 1, node: task.NodeID });
+    this.logger.info({ user, node: task.NodeID }, 'pinned a workspace to the node holding its volume');
+  }
+
+  /** A new user's data goes to the ready node with an engine and the fewest pinned workspaces; their service is pinned there. */
+  private async placeData(user: string, engines: NodeEngines): Promise<SwarmNode> {
+    const [nodes, services] = await Promise.all([this.services.nodes(), this.services.list()]);
+    const load = (node: SwarmNode) => services.filter((s) => pinnedNode(s) === node.ID).length;
+    const candidates = [...nodes.values()].filter((n) => !unavailable(n) && engines.of(n)).sort((a, b) => load(a) - load(b));
+    const node = candidates[0];
+    if (!node) throw new GatewayError('engine_unavailable', 503, 'No node of the cluster with a configured engine is ready to hold workspace files.');
+    await this.networks.create(user);
+    if (!(await this.services.create(user, { replicas: 0, node: node.ID }))) {
+      const existing = await this.services.inspect(user);
+      const pin = existing && pinnedNode(existing);
+      if (pin) return nodes.get(pin) ?? node;
+      await this.services.update(user, { replicas: existing && replicasOf(existing) === 1 ? 1 : 0, node: node.ID });
+    }
+    return node;
+  }
+
+  private async removeNetwork(user: string): Promise<void> {
+    // The removed service's task leaves the network a moment later; until then the engine refuses.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        return await this.networks.remove(user);
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await sleep(250);
+      }
+    }
+  }
+
+  /** A start given up: once its engine request in flight has ended, scale back what it scaled up. */
+  private undoOnceSettled(user: string, work: Promise<WorkspaceInfo>, attempt: Attempt): void {
+    void work
+      .catch(() => undefined)
+      .then(async () => {
+        if (!attempt.changed) return;
+        await this.stop(user);
+        this.logger.info({ user }, 'scaled back a workspace whose start was given up');
+      })
+      .catch((err: unknown) => this.logger.warn({ user, err }, 'could not scale back a workspace whose start was given up'));
+  }
+}
+
+const nodeName = (node: SwarmNode | undefined, id: string): string => node?.Description?.Hostname ?? id;

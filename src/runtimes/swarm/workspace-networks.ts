@@ -1,0 +1,114 @@
+import type Docker from 'dockerode';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SwarmSettings } from '../../config/settings.js';
+import { GatewayError } from '../../errors.js';
+import type { EngineClient } from '../engine/engine-client.js';
+import { statusOf } from '../engine/engine-errors.js';
+import { ownedLabels } from '../engine/labels.js';
+import { networkName } from './names.js';
+
+/** How long a join answered 404 is tried again. */
+const JOIN_RETRY_MS = 10_000;
+
+/** The gateway is not in a container the engine knows: it cannot join workspace networks. */
+export class GatewayContainerError extends GatewayError {
+  constructor(container: string) {
+    super(
+      'engine_error',
+      502,
+      `the swarm runtime joins the gateway's own container to each workspace's network, and the engine has no container ${container}. ` +
+        'Run the gateway in a container on a manager node (deploy/stack.yaml), or name its container in GATEWAY_SWARM_GATEWAY_CONTAINER.',
+    );
+  }
+}
+
+/**
+ * One attachable overlay network per user, joined by that user's workspace
+ * and the gateway's own container only. Overlay networks have no switch to
+ * keep containers on them apart (ICC), so apartness comes from each
+ * workspace being alone with the gateway on its network: another workspace
+ * has no address there, on this node or any other.
+ */
+export class WorkspaceNetworks {
+  /** Networks this process has joined the gateway to (a join costs a manager round trip). */
+  private readonly joined = new Set<string>();
+
+  constructor(
+    private readonly client: EngineClient,
+    private readonly settings: SwarmSettings,
+    /** The gateway's container (id or name) on the manager's engine. */
+    readonly gateway: string,
+  ) {}
+
+  /** Fails with a clear message unless the gateway's container is there to join networks. */
+  async checkGateway(): Promise<void> {
+    const found = await this.client.find('inspect gateway container', (abortSignal) => this.client.docker.getContainer(this.gateway).inspect({ abortSignal }));
+    if (!found) throw new GatewayContainerError(this.gateway);
+  }
+
+  async create(user: string): Promise<void> {
+    try {
+      await this.client.call('create network', (abortSignal) =>
+        this.client.docker.createNetwork({
+          Name: networkName(this.settings, user),
+          Driver: 'overlay',
+          Attachable: true,
+          CheckDuplicate: true,
+          Labels: ownedLabels(this.settings.instance, { user, image: this.settings.image }),
+          abortSignal,
+        }),
+      );
+    } catch (err) {
+      // 409: it exists (an earlier start, or a concurrent one).
+      if (statusOf(err) !== 409) throw err;
+    }
+  }
+
+  /**
+   * Joins the gateway to the user's network, once per process; joining twice
+   * is no error. Right after the gateway left a network its node may still be
+   * tearing its local copy down and answer 404 for a moment: tried again.
+   */
+  async join(user: string): Promise<void> {
+    const name = networkName(this.settings, user);
+    if (this.joined.has(name)) return;
+    const deadline = Date.now() + JOIN_RETRY_MS;
+    for (let round = 1; ; round++) {
+      try {
+        await this.client.call('join the gateway to a workspace network', (abortSignal) =>
+          this.client.docker.getNetwork(name).connect({ Container: this.gateway, abortSignal } as Docker.NetworkConnectOptions),
+        );
+        break;
+      } catch (err) {
+        // 403: already joined (by this gateway before a restart, or a concurrent start).
+        if (statusOf(err) === 403) break;
+        if (statusOf(err) !== 404 || Date.now() > deadline) throw err;
+        await sleep(Math.min(100 * round, 500));
+      }
+    }
+    this.joined.add(name);
+  }
+
+  /**
+   * Leaves the user's network; best effort. Only when the workspace is
+   * removed: a stopped workspace keeps the gateway's interface, since a join
+   * right after a leave races the node's own teardown of the network (a 404,
+   * and an attachment task that stays and keeps the network from being removed).
+   */
+  private async leave(user: string): Promise<void> {
+    const name = networkName(this.settings, user);
+    this.joined.delete(name);
+    await this.client
+      .find(
+        'leave a workspace network',
+        (abortSignal) => this.client.docker.getNetwork(name).disconnect({ Container: this.gateway, Force: true, abortSignal } as object) as Promise<unknown>,
+      )
+      .catch(() => undefined);
+  }
+
+  async remove(user: string): Promise<void> {
+    await this.leave(user);
+    const name = networkName(this.settings, user);
+    await this.client.find('remove network', (abortSignal) => this.client.docker.getNetwork(name).remove({ abortSignal }));
+  }
+}
