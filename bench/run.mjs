@@ -2,7 +2,9 @@
 // `npm run bench`: the gateway against the backend itself (direct), nginx and
 // configurable-http-proxy, all on 127.0.0.1 in one run, in interleaved rounds;
 // then, when a Docker Engine answers, a spawn storm, sequential spawns, cold
-// start and wake. Prints the tables, writes the raw figures to bench/results/.
+// start and wake; then, when the swarm test bed is up, a storm, cold start and
+// wake on the swarm runtime. Prints the tables, writes the raw figures to
+// bench/results/.
 // See bench/README.md for every option and what each figure means.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync, readFileSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { engineAnswers, engineBench, engineVersion } from './lib/engine.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
+import { readSwarmBed, swarmAnswers, swarmBench } from './lib/swarm.mjs';
 import { treeRssKiB } from './lib/procstat.mjs';
 import { BENCH_DIR, installChp, startBackend, startChp, startGateway, startNginx } from './lib/targets.mjs';
 import { fmt, installExitHandlers, median, onExit, ratio, run, sleep, table } from './lib/util.mjs';
@@ -54,6 +57,8 @@ const opts = {
   stormUsers: Math.min(200, Math.max(1, num('BENCH_STORM_USERS', quick ? 10 : 50))),
   sequentialBudgetS: num('BENCH_SEQ_BUDGET', quick ? 4 : 30),
   coldReps: num('BENCH_COLD_REPS', quick ? 1 : 3),
+  swarm: env.BENCH_SWARM ?? 'auto',
+  swarmStormUsers: Math.min(200, Math.max(1, num('BENCH_SWARM_STORM_USERS', quick ? 6 : 20))),
   profile: flag('--profile') || env.BENCH_PROFILE === '1',
   maxSeconds: num('BENCH_MAX_SECONDS', quick ? 240 : 900),
 };
@@ -567,6 +572,116 @@ function printProfile(p) {
   print(`profile kept at ${p.file} (open it in Chrome DevTools → Performance, or speedscope)`);
 }
 
+/**
+ * The swarm runtime on the swarm test bed, after the docker figures: run when
+ * BENCH_SWARM=1, or with `auto` when the bed is up (and the engine part is
+ * not switched off). A failure is recorded, not thrown, so the figures
+ * measured before it are still printed; with BENCH_SWARM=1 the bench then
+ * exits with 1.
+ */
+async function swarmPart() {
+  if (!['auto', '0', '1'].includes(opts.swarm)) throw new Error(`BENCH_SWARM must be auto, 0 or 1 (not ${opts.swarm})`);
+  if (opts.swarm === '0') return { skipped: 'disabled (BENCH_SWARM=0)' };
+  if (opts.swarm === 'auto' && opts.engine === '0') return { skipped: 'the engine part is disabled (BENCH_ENGINE=0; BENCH_SWARM=1 runs it anyway)' };
+  const { bed, reason } = readSwarmBed();
+  const answer = bed ? await swarmAnswers(bed) : { ok: false, reason };
+  if (!answer.ok) {
+    if (opts.swarm === '1') return { error: `BENCH_SWARM=1 but ${answer.reason}` };
+    return { skipped: answer.reason };
+  }
+  machine.swarm = `${bed.nodes.length} nodes, docker ${answer.version}`;
+  try {
+    return await swarmBench({ bed, users: opts.swarmStormUsers, coldReps: opts.coldReps, secret: SECRET, log: say });
+  } catch (err) {
+    say(`swarm: FAILED ${err.message}`);
+    return { error: err.message };
+  }
+}
+
+/** The swarm runtime's storm, cold start and wake beside the docker runtime's of the same run. */
+function printSwarm(e, sw) {
+  const docker = e && !e.skipped ? e : undefined;
+  const spreads =
+    Object.entries(sw.storm.running_tasks_per_node)
+      .map(([n, c]) => `${n}:${c}`)
+      .join(' ') + (sw.storm.tasks_not_running ? ` +${sw.storm.tasks_not_running} not running` : '');
+  print(
+    `Swarm (${sw.nodes.length} nodes: ${sw.nodes.join(', ')}), engine ${machine.swarm?.replace(/^.*docker /, '')}, image ${sw.image}; the gateway in a container on the manager ` +
+      `(answered /healthz after ${s(sw.gateway_container_ready_ms)}), GATEWAY_MAX_CONCURRENT_SPAWNS=${sw.max_concurrent_spawns}, GATEWAY_MAX_RUNNING=${sw.max_running}`,
+  );
+  const stormRow = (label, x, engine, dup, spread) => [
+    label,
+    `${x.ready}/${x.users}`,
+    s(x.all_ready_ms),
+    s(x.per_user.p50_ms),
+    s(x.per_user.p95_ms),
+    s(x.per_user.max_ms),
+    s(engine),
+    String(dup),
+    String(x.error_responses),
+    String(x.capacity_responses),
+    spread,
+  ];
+  const rows = [];
+  if (docker)
+    rows.push(
+      stormRow(`storm (docker, ${docker.storm.users} users)`, docker.storm, docker.storm.engine_start.p50_ms, docker.storm.duplicate_containers, '1 engine'),
+    );
+  rows.push(stormRow(`storm (swarm, ${sw.storm.users} users)`, sw.storm, sw.storm.until_running.p50_ms, sw.storm.duplicate_services, spreads));
+  print(
+    table(
+      ['spawn storm', 'ready', 'all ready after', 'p50/user', 'p95/user', 'max/user', 'engine p50', 'duplicates', 'errors', 'capacity 503', 'tasks per node'],
+      rows,
+    ),
+  );
+  print();
+  const cw = [];
+  for (const [label, d, w, n] of [
+    ['cold start', docker?.cold_median, sw.cold_median, sw.cold.length],
+    ['wake', docker?.wake_median, sw.wake_median, sw.wake.length],
+  ]) {
+    if (d)
+      cw.push([
+        `${label} (docker)`,
+        msf(d.total_ms),
+        msf(d.engine_start_ms),
+        msf(d.after_start_ms),
+        msf(d.editor_boot_ms),
+        msf(d.noticed_after_ms),
+        String(docker.cold.length),
+      ]);
+    cw.push([
+      `${label} (swarm)`,
+      msf(w.total_ms),
+      msf(w.until_running_ms),
+      msf(w.after_running_ms),
+      msf(w.editor_boot_ms),
+      msf(w.noticed_after_ms),
+      `${n} (${[...new Set(sw[label === 'wake' ? 'wake' : 'cold'].map((r) => r.node))].join(',')})`,
+    ]);
+  }
+  print(table(['one user (median)', 'total', 'engine', 'after engine', '…editor boot', '…noticed after', 'runs (nodes)'], cw));
+  print('engine: docker, the time inside runtime.start (in the gateway process); swarm, from the first request until the task is running');
+  print("(the task's Status.Timestamp, read from the manager: user network + gateway join + service create/scale + scheduling + container");
+  print(
+    `start; cold start's task existed after ${msf(sw.cold_median.task_created_ms)}). after engine: the editor booting + the gateway noticing it and answering.`,
+  );
+  print(`duplicates: containers (docker) / services (swarm) per user beyond one. tasks per node: where the storm's workspaces ran.`);
+  if (docker && docker.storm.users !== sw.storm.users)
+    print(`The storms differ in size (BENCH_STORM_USERS, BENCH_SWARM_STORM_USERS); per-user and all-ready times grow with the users.`);
+  if (sw.storm.errors?.length) print(`swarm storm errors (first ${Math.min(5, sw.storm.errors.length)}): ${JSON.stringify(sw.storm.errors.slice(0, 5))}`);
+  if (sw.node_events?.length) {
+    print(
+      `swarm nodes away during the run (other sessions' tests stop and start bed nodes; their workspaces die): ` +
+        sw.node_events.map((e) => `${e.node} ${e.state} (${e.phase} +${e.after_s} s)`).join(', '),
+    );
+    if (sw.storm.node_events?.length) print('  the swarm storm figures above are disturbed by that; run again for clean ones.');
+  }
+  if (sw.storm.gateway_warnings?.length) print(`swarm gateway warnings: ${JSON.stringify(sw.storm.gateway_warnings.slice(0, 5))}`);
+  const left = sw.left_behind ? Object.entries(sw.left_behind).filter(([, n]) => n > 0) : [['unknown (clean-up failed)', 1]];
+  if (left.length) print(`swarm: left on the bed after clean-up: ${left.map(([k, n]) => `${n} ${k}`).join(', ')} (the exit hook tries again)`);
+}
+
 // ---------------------------------------------------------------------------
 
 try {
@@ -587,6 +702,7 @@ try {
   } else {
     results.engine = { skipped: opts.engine === '0' ? 'disabled (BENCH_ENGINE=0 / --no-engine)' : 'no Docker Engine answered at /var/run/docker.sock' };
   }
+  results.swarm = await swarmPart();
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
@@ -598,7 +714,8 @@ print();
 print(`workspace-gateway bench — ${machine.date}`);
 print(
   `machine: ${machine.nproc} × ${machine.cpu}, ${machine.memory_gib} GiB, Linux ${machine.kernel}; node ${machine.node}, nginx ${machine.nginx}` +
-    `${machine.chp ? `, configurable-http-proxy ${machine.chp}` : ''}, ${machine.wrk}${machine.docker ? `, docker ${machine.docker}` : ''}`,
+    `${machine.chp ? `, configurable-http-proxy ${machine.chp}` : ''}, ${machine.wrk}${machine.docker ? `, docker ${machine.docker}` : ''}` +
+    `${machine.swarm ? `, swarm bed ${machine.swarm}` : ''}`,
 );
 print(`gateway build: dist/ sha256 ${results.gateway_build.dist_sha256}, newest file ${results.gateway_build.dist_built_at}`);
 if (opts.proxy)
@@ -628,6 +745,16 @@ if (results.engine && !results.engine.skipped) {
   print();
   print(`engine part skipped: ${results.engine.skipped}`);
 }
+if (results.swarm && !results.swarm.skipped && !results.swarm.error) {
+  print();
+  printSwarm(results.engine, results.swarm);
+} else if (results.swarm?.skipped) {
+  print();
+  print(`swarm part skipped: ${results.swarm.skipped}`);
+} else if (results.swarm?.error) {
+  print();
+  print(`swarm part FAILED: ${results.swarm.error}`);
+}
 if (results.profile) {
   print();
   printProfile(results.profile);
@@ -640,4 +767,4 @@ writeFileSync(
 writeFileSync(join(BENCH_DIR, 'results', `${stamp}.txt`), out.join('\n') + '\n');
 print();
 print(`raw results: ${file} (took ${fmt(results.duration_s)} s)`);
-process.exit(0);
+process.exit(results.swarm?.error && opts.swarm === '1' ? 1 : 0);

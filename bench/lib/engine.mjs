@@ -135,9 +135,11 @@ function timedRuntime(inner, log) {
   return { runtime: proxy, state };
 }
 
-function httpCall(port, method, path, headers, timeoutMs = 180_000) {
+/** One HTTP request to the gateway; `to` is a port on 127.0.0.1 or `{ host, port }`. */
+export function httpCall(to, method, path, headers, timeoutMs = 180_000) {
+  const { host, port } = typeof to === 'object' ? to : { host: '127.0.0.1', port: to };
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false, timeout: timeoutMs }, (res) => {
+    const req = request({ host, port, method, path, headers, agent: false, timeout: timeoutMs }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
@@ -164,7 +166,7 @@ const errorCode = (body) => {
  * workspace itself answers. The gateway holds each page load up to 400 ms
  * before it answers "starting", so this is a long poll, not a busy loop.
  */
-async function pageLoadUntilReady(port, user, jwt, deadline, counts, pollMs) {
+export async function pageLoadUntilReady(port, user, jwt, deadline, counts, pollMs) {
   const t0 = nowMs();
   const headers = { cookie: `workspace_token=${jwt}`, accept: 'text/html', 'sec-fetch-mode': 'navigate', 'user-agent': 'workspace-gateway-bench' };
   let startingPages = 0;
@@ -194,16 +196,21 @@ async function pageLoadUntilReady(port, user, jwt, deadline, counts, pollMs) {
       await sleep(1000);
       continue;
     }
-    counts.errors.push({ user, status: res.status, code, body: res.body.slice(0, 200) });
+    const message = /<\/h1><p>([^<]*)<\/p>/.exec(res.body)?.[1];
+    counts.errors.push({ user, status: res.status, code, ...(message ? { message } : { body: res.body.slice(0, 200) }) });
     await sleep(500);
   }
   return { user, ms: NaN, timedOut: true };
 }
 
-const stats = (values) => {
+export const stats = (values) => {
   const ok = values.filter(Number.isFinite);
   return { n: ok.length, p50_ms: percentile(ok, 50), p95_ms: percentile(ok, 95), max_ms: ok.length ? Math.max(...ok) : NaN };
 };
+
+/** An HS256 JWT with these claims, signed with the run's secret, valid for 2 h. */
+export const signToken = (secret, claims) =>
+  new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('2h').sign(new TextEncoder().encode(secret));
 
 export async function engineBench({ users, sequentialBudgetS, coldReps, secret, pollMs = 50, log = console.error }) {
   const { createApp } = await import('../../dist/app.js');
@@ -235,8 +242,7 @@ export async function engineBench({ users, sequentialBudgetS, coldReps, secret, 
   const calls = [];
   const { runtime, state } = timedRuntime(await createRuntime(config, logger), calls);
   const app = createApp({ config, logger, runtime });
-  const sign = (user) =>
-    new SignJWT({ user_id: user }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('2h').sign(new TextEncoder().encode(secret));
+  const sign = (user) => signToken(secret, { user_id: user });
 
   const result = { image, instance, max_concurrent_spawns: config.max_concurrent_spawns, max_running: config.max_running };
   try {

@@ -1,13 +1,10 @@
-import { createServer, type Server } from 'node:net';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/runtimes/docker/docker-runtime.js';
 import { cleanupInstance, demoImage, dockerRuntimeSettings, ENGINE_SOCKET, requireEngine, uniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
+import { EngineDoor } from '../support/engine-door.js';
 import { gatewayContract } from '../support/gateway-contract.js';
 import { pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
 import { call, visit } from '../support/http.js';
@@ -24,40 +21,6 @@ gatewayContract('docker runtime', {
   env: () => dockerEnv(scope, image),
   instancesOf: async (_gw, user) => (await containersOf(scope.instance, user)).length,
 });
-
-/**
- * A door in front of the engine's socket that the test can shut: the gateway
- * sees exactly what it would if the engine went away, without stopping the
- * engine every other test run depends on.
- */
-class EngineDoor {
-  private server?: Server;
-  readonly path = join(mkdtempSync(join(tmpdir(), 'wg-door-')), 'docker.sock');
-  private readonly sockets = new Set<import('node:net').Socket>();
-
-  async open(): Promise<void> {
-    const { connect } = await import('node:net');
-    this.server = createServer((client) => {
-      const upstream = connect(ENGINE_SOCKET);
-      this.sockets.add(client).add(upstream);
-      client.pipe(upstream).pipe(client);
-      const drop = () => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on('error', drop).on('close', drop);
-      upstream.on('error', drop).on('close', drop);
-    });
-    await new Promise<void>((ok) => this.server!.listen(this.path, ok));
-  }
-
-  async shut(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    await new Promise<void>((ok) => (this.server ? this.server.close(() => ok()) : ok()));
-    this.server = undefined;
-  }
-}
 
 describe('gateway on the real engine', () => {
   const own = uniqueInstance('gateway-docker-2');

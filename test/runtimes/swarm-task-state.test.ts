@@ -123,3 +123,13 @@ describe('a service as a workspace', () => {
     );
   });
 });
+
+describe('the tasks of a node that was away', () => {
+  it('reads a task swarm is shutting down (desired shutdown) as not running, and orders tasks by their full creation time', () => {
+    const given = { ...task('t1', { State: 'running' }), DesiredState: 'shutdown' as const };
+    expect(workspaceOfService('ann', service(1), [given], nodes(ready), settings)).toMatchObject({ state: 'stopped' });
+    const older = task('older', { State: 'failed', ContainerStatus: { ExitCode: 1 } }, '2026-12-01T10:00:01.5Z');
+    const newer = task('newer', { State: 'running' }, '2026-12-01T10:00:01.51Z');
+    expect(workspaceOfService('ann', service(1), [newer, older], nodes(ready), settings).id).toBe('newer');
+  });
+});

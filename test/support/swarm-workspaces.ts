@@ -8,7 +8,7 @@ import type { SwarmSettings } from '../../src/config/settings.js';
 import { LABEL } from '../../src/runtimes/engine/labels.js';
 import type { Endpoint } from '../../src/runtimes/runtime.js';
 import { dockerRuntimeSettings } from './engine.js';
-import type { SwarmBed } from './swarm-bed.js';
+import type { SwarmBed, SwarmNode as SwarmBedNode } from './swarm-bed.js';
 
 /** Swarm runtime settings on the bed: the docker runtime's test settings, the bed's image, and every node's engine for files. */
 export function swarmRuntimeSettings(bed: SwarmBed, instance: string, gatewayContainer: string, overrides: Partial<SwarmSettings> = {}): SwarmSettings {
@@ -53,12 +53,18 @@ export async function answersFrom(bed: SwarmBed, container: string, endpoint: En
   return false;
 }
 
-/** Kills the container behind a task on its node, as a crash would. */
-export async function killTask(bed: SwarmBed, taskId: string): Promise<void> {
+/** Where a task runs: its bed node and its container there. */
+export async function taskHome(bed: SwarmBed, taskId: string): Promise<{ node: SwarmBedNode; container: string }> {
   const task = (await bed.docker(bed.manager).getTask(taskId).inspect()) as { NodeID: string; Status: { ContainerStatus?: { ContainerID?: string } } };
   const node = bed.nodes.find((n) => n.nodeId === task.NodeID);
   const container = task.Status.ContainerStatus?.ContainerID;
   if (!node || !container) throw new Error(`task ${taskId} has no container on a bed node`);
+  return { node, container };
+}
+
+/** Kills the container behind a task on its node, as a crash would. */
+export async function killTask(bed: SwarmBed, taskId: string): Promise<void> {
+  const { node, container } = await taskHome(bed, taskId);
   const killed = await bed.cli(node, ['kill', container]);
   if (killed.code !== 0) throw new Error(`docker kill failed: ${killed.stderr}`);
 }

@@ -32,6 +32,8 @@ export interface SwarmRuntimeOptions {
 
 /** How long a task may stay unplaceable ("no suitable node") before the start fails with that reason. */
 const UNPLACEABLE_GRACE_MS = 2_000;
+/** How long a start waits for swarm to make the task it asked for before it asks again. */
+const NEW_TASK_WAIT_MS = 5_000;
 /** Engine API version from which a service can be given no-new-privileges. */
 const NO_NEW_PRIVILEGES_API = 1.46;
 
@@ -203,7 +205,8 @@ export class SwarmRuntime implements Runtime {
         if (stale)
           this.logger.info({ user, was: service.Spec?.Labels?.[LABEL.image], image: this.settings.image }, 'starting a workspace with the current image');
         previous = currentTask(service, tasks)?.ID;
-        await this.services.update(user, { replicas: 1, restart: replicasOf(service) === 1 && ended });
+        // Always a fresh task: swarm at times answers a scale from 0 to 1 with none at all.
+        await this.services.update(user, { replicas: 1, restart: true });
         attempt.changed = true;
       }
     }
@@ -219,14 +222,22 @@ export class SwarmRuntime implements Runtime {
   ): Promise<WorkspaceInfo> {
     let placedOn: string | undefined;
     let unplaceableSince: number | undefined;
+    const began = Date.now();
+    let nudges = 1;
     for (let round = 0; ; round++) {
       signal?.throwIfAborted();
       const service = await this.services.inspect(user);
       if (!service) throw new SpawnFailedError('its service was removed while it started');
       const [tasks, nodes] = await Promise.all([this.services.tasks([service]), this.services.nodes()]);
       const task = currentTask(service, tasks);
-      // Until swarm has made the new task, the newest one is the one that ended.
-      if (task && task.ID !== previous) {
+      // Until swarm has made the new task, the newest one is the one that ended; one that is long in coming is asked for again.
+      if (!task || task.ID === previous) {
+        if (Date.now() - began > NEW_TASK_WAIT_MS * nudges) {
+          nudges++;
+          this.logger.warn({ user }, 'swarm made no task for a workspace it was asked to run; asking again');
+          await this.services.update(user, { replicas: 1, restart: true });
+        }
+      } else {
         if (task.NodeID && task.NodeID !== placedOn) {
           placedOn = task.NodeID;
           onProgress?.({ phase: 'starting', detail: `Starting on ${nodeName(nodes.get(task.NodeID), task.NodeID)}` });

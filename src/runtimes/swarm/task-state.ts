@@ -21,12 +21,18 @@ export const pinnedNode = (service: SwarmService): string | undefined => service
 /** A node that cannot run a task now: down, drained, or no longer in the swarm. */
 export const unavailable = (node: SwarmNode | undefined): boolean => !node || node.Status?.State !== 'ready' || node.Spec?.Availability === 'drain';
 
+/** A task's creation time as text that sorts: swarm trims trailing zeros of the nanoseconds, so the fraction is padded back. */
+const createdKey = (task: SwarmTask): string => {
+  const [seconds = '', fraction = ''] = (task.CreatedAt ?? '').replace(/Z$/, '').split('.');
+  return `${seconds}.${fraction.padEnd(9, '0')}`;
+};
+
 /** The service's current task: the newest one (swarm keeps a few old ones as history). */
 export function currentTask(service: SwarmService, tasks: SwarmTask[]): SwarmTask | undefined {
   let newest: SwarmTask | undefined;
   for (const task of tasks) {
     if (task.ServiceID !== service.ID) continue;
-    if (!newest || (task.CreatedAt ?? '') > (newest.CreatedAt ?? '')) newest = task;
+    if (!newest || createdKey(task) > createdKey(newest)) newest = task;
   }
   return newest;
 }
@@ -77,6 +83,11 @@ export function workspaceOfService(
     const err = task?.Status?.Err;
     if (err && /no suitable node/.test(err)) return error('no host in the cluster can take it right now', err);
     info.state = 'creating';
+    return info;
+  }
+  if (state === 'running' && task.DesiredState !== undefined && task.DesiredState !== 'running') {
+    // Being shut down by swarm, not by the gateway: the task of a node that was away, which swarm gives up on its return.
+    if (away) return error(HOST_UNAVAILABLE, `node ${nodeId} is not ready; its task was last seen running`);
     return info;
   }
   if (state === 'running') {
