@@ -37,7 +37,13 @@ export function swarmGatewayEnv(settings: SwarmSettings): Record<string, string>
 let started = 0;
 
 /** Starts a gateway container on the manager with these GATEWAY_* settings; resolves once /healthz answers. */
-export async function startSwarmGateway(bed: SwarmBed, instance: string, env: Record<string, string>): Promise<SwarmGateway> {
+export async function startSwarmGateway(
+  bed: SwarmBed,
+  instance: string,
+  env: Record<string, string>,
+  /** A folder holding the engine socket to use instead of the manager's own (an EngineDoor's, to take the manager away). */
+  engineFolder?: string,
+): Promise<SwarmGateway> {
   const main = await builtGateway();
   const build = dirname(dirname(main));
   const name = `${instance}_gateway${++started}`;
@@ -64,8 +70,9 @@ export async function startSwarmGateway(bed: SwarmBed, instance: string, env: Re
     // Root inside, for the engine's socket (the gateway is the one container that holds it).
     '--user',
     '0:0',
-    '-v',
-    `${bed.manager.socket}:/var/run/docker.sock`,
+    ...(engineFolder
+      ? ['-v', `${engineFolder}:/engine`, '-e', 'DOCKER_HOST=unix:///engine/docker.sock']
+      : ['-v', `${bed.manager.socket}:/var/run/docker.sock`]),
     // The nodes' engines, for files (GATEWAY_SWARM_NODE_ENGINES), and the code.
     '-v',
     `${dirname(bed.manager.socket)}:${dirname(bed.manager.socket)}`,

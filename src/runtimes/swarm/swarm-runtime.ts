@@ -10,6 +10,7 @@ import { EngineClient } from '../engine/engine-client.js';
 import { asSpawnFailure } from '../engine/engine-errors.js';
 import { LABEL } from '../engine/labels.js';
 import type { Runtime, RuntimeEvent, RuntimeProgress, StartOptions, WorkspaceInfo } from '../runtime.js';
+import { connectable } from './connectable.js';
 import { NodeEngines } from './node-engines.js';
 import { STOP_GRACE_SECONDS, type EngineFeatures } from './service-spec.js';
 import type { SwarmNode, SwarmTask, SwarmService } from './swarm-objects.js';
@@ -32,6 +33,8 @@ export interface SwarmRuntimeOptions {
 
 /** How long a task may stay unplaceable ("no suitable node") before the start fails with that reason. */
 const UNPLACEABLE_GRACE_MS = 2_000;
+/** How long a workspace reported running waits, after the gateway just joined its network, to be reachable. */
+const FRESH_JOIN_WAIT_MS = 10_000;
 /** How long a start waits for swarm to make the task it asked for before it asks again. */
 const NEW_TASK_WAIT_MS = 5_000;
 /** Engine API version from which a service can be given no-new-privileges. */
@@ -181,7 +184,9 @@ export class SwarmRuntime implements Runtime {
    * or before this gateway's restart, may not be.
    */
   private async reachable(info: WorkspaceInfo): Promise<WorkspaceInfo> {
-    if (info.state === 'running') await this.networks.join(info.user);
+    if (info.state !== 'running') return info;
+    // A fresh join learns where the network's other members are by gossip, a moment after the engine answers.
+    if ((await this.networks.join(info.user)) === 'joined now' && info.endpoint) await connectable(info.endpoint, FRESH_JOIN_WAIT_MS);
     return info;
   }
 

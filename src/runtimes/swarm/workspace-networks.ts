@@ -69,9 +69,9 @@ export class WorkspaceNetworks {
    * is no error. Right after the gateway left a network its node may still be
    * tearing its local copy down and answer 404 for a moment: tried again.
    */
-  async join(user: string): Promise<void> {
+  async join(user: string): Promise<'joined now' | 'joined before'> {
     const name = networkName(this.settings, user);
-    if (this.joined.has(name)) return;
+    if (this.joined.has(name)) return 'joined before';
     const deadline = Date.now() + JOIN_RETRY_MS;
     for (let round = 1; ; round++) {
       try {
@@ -80,13 +80,17 @@ export class WorkspaceNetworks {
         );
         break;
       } catch (err) {
-        // 403: already joined (by this gateway before a restart, or a concurrent start).
-        if (statusOf(err) === 403) break;
+        // 403 or 409: already joined (by a concurrent call, or by this container before the gateway restarted).
+        if (statusOf(err) === 403 || statusOf(err) === 409) {
+          this.joined.add(name);
+          return 'joined before';
+        }
         if (statusOf(err) !== 404 || Date.now() > deadline) throw err;
         await sleep(Math.min(100 * round, 500));
       }
     }
     this.joined.add(name);
+    return 'joined now';
   }
 
   /**
