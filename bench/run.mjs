@@ -62,6 +62,10 @@ const opts = {
   profile: flag('--profile') || env.BENCH_PROFILE === '1',
   maxSeconds: num('BENCH_MAX_SECONDS', quick ? 240 : 900),
 };
+if (!['auto', '0', '1'].includes(opts.swarm)) {
+  console.error(`BENCH_SWARM must be auto, 0 or 1 (not ${opts.swarm})`);
+  process.exit(2);
+}
 installExitHandlers(opts.maxSeconds);
 
 const t0 = Date.now();
@@ -580,7 +584,6 @@ function printProfile(p) {
  * exits with 1.
  */
 async function swarmPart() {
-  if (!['auto', '0', '1'].includes(opts.swarm)) throw new Error(`BENCH_SWARM must be auto, 0 or 1 (not ${opts.swarm})`);
   if (opts.swarm === '0') return { skipped: 'disabled (BENCH_SWARM=0)' };
   if (opts.swarm === 'auto' && opts.engine === '0') return { skipped: 'the engine part is disabled (BENCH_ENGINE=0; BENCH_SWARM=1 runs it anyway)' };
   const { bed, reason } = readSwarmBed();
@@ -657,7 +660,7 @@ function printSwarm(e, sw) {
       msf(w.after_running_ms),
       msf(w.editor_boot_ms),
       msf(w.noticed_after_ms),
-      `${n} (${[...new Set(sw[label === 'wake' ? 'wake' : 'cold'].map((r) => r.node))].join(',')})`,
+      `${n}${sw.failed_runs?.length ? `/${opts.coldReps}` : ''} (${[...new Set(sw[label === 'wake' ? 'wake' : 'cold'].map((r) => r.node))].join(',')})`,
     ]);
   }
   print(table(['one user (median)', 'total', 'engine', 'after engine', '…editor boot', '…noticed after', 'runs (nodes)'], cw));
@@ -669,6 +672,7 @@ function printSwarm(e, sw) {
   print(`duplicates: containers (docker) / services (swarm) per user beyond one. tasks per node: where the storm's workspaces ran.`);
   if (docker && docker.storm.users !== sw.storm.users)
     print(`The storms differ in size (BENCH_STORM_USERS, BENCH_SWARM_STORM_USERS); per-user and all-ready times grow with the users.`);
+  if (sw.failed_runs?.length) print(`swarm cold start / wake runs that failed (left out of the medians): ${JSON.stringify(sw.failed_runs.slice(0, 3))}`);
   if (sw.storm.errors?.length) print(`swarm storm errors (first ${Math.min(5, sw.storm.errors.length)}): ${JSON.stringify(sw.storm.errors.slice(0, 5))}`);
   if (sw.node_events?.length) {
     print(
