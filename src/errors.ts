@@ -35,6 +35,7 @@ export type ErrorCode =
   | 'too_many_websockets'
   | 'internal_error'
   | 'no_storage'
+  | 'not_supported'
   | 'engine_error'
   | 'upstream_error'
   | 'engine_unavailable'

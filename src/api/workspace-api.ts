@@ -182,6 +182,18 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
       },
     },
     {
+      method: 'POST',
+      pattern: ['workspaces', ':user', 'move'],
+      who: 'admin',
+      async handle({ req, res, user, ctx }) {
+        const host = new URL(req.url ?? '/', 'http://gateway').searchParams.get('node');
+        if (!host) throw new BadRequestError('say where to: ?node=<node id or hostname>');
+        await manager.move(user, host);
+        options.logger.info({ reqId: ctx.id, user, by: ctx.identity?.user, node: host }, 'workspace moved');
+        sendJson(res, 200, { ...describe(req, user, manager.get(user)), node: host });
+      },
+    },
+    {
       method: 'GET',
       pattern: ['workspaces', ':user', 'progress'],
       who: 'owner',

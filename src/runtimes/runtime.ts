@@ -125,5 +125,11 @@ export interface Runtime {
   events(signal: AbortSignal): AsyncIterable<RuntimeEvent>;
   /** The workspaces' files, where this runtime can reach them. */
   readonly storage?: RuntimeStorage;
+  /**
+   * Moves a stopped workspace's files, and where it runs from then on, to
+   * another host (a node id or name), on runtimes that have hosts to choose
+   * from and keep files on one of them. Absent elsewhere.
+   */
+  move?(user: string, host: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -129,6 +129,14 @@ export class WorkspaceManager {
     ws.confirmed = true;
   }
 
+  /** Stops the workspace and moves its files and future runs to another host (see Runtime.move). */
+  async move(user: string, host: string): Promise<void> {
+    if (!this.runtime.move)
+      throw new GatewayError('not_supported', 501, `The ${this.runtime.name} runtime has one host: there is nowhere to move a workspace to.`);
+    await this.stop(user, `moved to ${host}`);
+    await this.runtime.move(user, host);
+  }
+
   /** The user's files as an uncompressed tar stream (see RuntimeStorage.backup). */
   async backup(user: string): Promise<Readable> {
     return this.storage().backup(user);

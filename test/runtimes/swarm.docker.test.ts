@@ -1,7 +1,7 @@
 /**
  * The swarm runtime on a real swarm of three engines (scripts/swarm-bed.sh),
  * beyond the runtime contract: spreading over nodes, pinning to the volume's
- * node, isolation across nodes, and a node going away and coming back.
+ * node, isolation across nodes, moving between nodes, and a node going away and coming back.
  */
 import Docker from 'dockerode';
 import { pino } from 'pino';
@@ -33,7 +33,11 @@ describe('the swarm runtime on three engines', () => {
   const answers = (info: WorkspaceInfo) => answersFrom(bed, gateway, info.endpoint!, Date.now() + 15_000);
   const service = async (user: string) =>
     (await bed.docker(bed.manager).listServices({ filters: { label: [`${LABEL.instance}=${instance}`, `${LABEL.user}=${user}`] } }))[0];
-  /** Whether `from`'s container can open `to`'s editor on any of `to`'s addresses (its own network, and the node's gateway bridge). */
+  /**
+   * Whether `from`'s container gets an answer from `to`'s editor (its echo names its user) at any of
+   * `to`'s addresses: its own network's, and the node's gateway bridge. Bridge addresses repeat from
+   * node to node, so one may be `from`'s own; the user in the answer tells.
+   */
   const reachesFromInside = async (from: WorkspaceInfo, to: WorkspaceInfo) => {
     const target = await taskHome(bed, to.id!);
     const listed = await bed.cli(target.node, [
@@ -46,17 +50,9 @@ describe('the swarm runtime on three engines', () => {
     const addresses = JSON.parse(listed.stdout) as string[];
     expect(addresses).toContain((to.endpoint as { host: string }).host);
     const source = await taskHome(bed, from.id!);
-    const probes = await Promise.all(
-      addresses.map((address) =>
-        bed.cli(source.node, [
-          'exec',
-          source.container,
-          'node',
-          '-e',
-          `fetch('http://${address}:8080/', { signal: AbortSignal.timeout(3000) }).then(() => process.exit(0), () => process.exit(1))`,
-        ]),
-      ),
-    );
+    const probe = (address: string) =>
+      `fetch('http://${address}:8080/__echo', { signal: AbortSignal.timeout(3000) }).then((r) => r.json()).then((b) => process.exit(b.user === ${JSON.stringify(to.user)} ? 0 : 2), () => process.exit(1))`;
+    const probes = await Promise.all(addresses.map((address) => bed.cli(source.node, ['exec', source.container, 'node', '-e', probe(address)])));
     return { addresses, reached: probes.some((p) => p.code === 0) };
   };
 
@@ -127,9 +123,11 @@ describe('the swarm runtime on three engines', () => {
   }, 60_000);
 
   it('keeps workspaces apart on the same node and across nodes; the gateway reaches both', async () => {
-    const a = await runtime.inspect(USERS[0]!);
-    const sameNode = USERS.slice(1).find((u) => nodeOf.get(u) === nodeOf.get(a.user))!;
-    const otherNode = USERS.slice(1).find((u) => nodeOf.get(u) !== nodeOf.get(a.user))!;
+    // 12 users on 2 or 3 nodes: some node holds two of them.
+    const first = USERS.find((u) => USERS.some((v) => v !== u && nodeOf.get(v) === nodeOf.get(u)))!;
+    const a = await runtime.inspect(first);
+    const sameNode = USERS.find((u) => u !== first && nodeOf.get(u) === nodeOf.get(first))!;
+    const otherNode = USERS.find((u) => nodeOf.get(u) !== nodeOf.get(first))!;
     for (const user of [sameNode, otherNode]) {
       const b = await runtime.inspect(user);
       expect(b.state).toBe('running');
@@ -141,6 +139,25 @@ describe('the swarm runtime on three engines', () => {
     // The probe itself works: a workspace reaches its own editor.
     expect((await reachesFromInside(a, a)).reached).toBe(true);
   }, 60_000);
+
+  it('moves a workspace to another node: files copied there and gone from the old node, the service pinned there', async () => {
+    const user = USERS[2]!;
+    const from = bed.node(nodeOf.get(user)!);
+    const to = bed.nodes.find((n) => n.name !== from.name)!;
+    await runtime.storage!.restore(user, Readable.from([makeTar([{ path: 'moved.txt', body: 'across nodes', uid: 1000, gid: 1000 }])]));
+    await runtime.move(user, to.hostname);
+    expect((await service(user))?.Spec?.Labels?.[LABEL.node]).toBe(to.nodeId);
+    expect(await runtime.inspect(user)).toMatchObject({ state: 'stopped' });
+    const volumesOn = async (node: typeof from) =>
+      ((await bed.docker(node).listVolumes({ filters: { label: [`${LABEL.instance}=${instance}`, `${LABEL.user}=${user}`] } })).Volumes ?? []).length;
+    expect(await volumesOn(from)).toBe(0);
+    expect(await volumesOn(to)).toBe(1);
+    const moved = await runtime.start(user);
+    expect((await taskHome(bed, moved.id!)).node.name).toBe(to.name);
+    nodeOf.set(user, to.name);
+    expect((await filesOf(await collect(await runtime.storage!.backup(user)))).get('moved.txt')).toBe('across nodes');
+    expect(await answers(moved)).toBe(true);
+  }, 90_000);
 
   it('marks the workspaces of a stopped node error ("its host is unavailable") while the others serve, and recovers them when it returns', async () => {
     const down = bed.nodes.find((n) => n.role === 'worker')!;

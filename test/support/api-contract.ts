@@ -89,6 +89,15 @@ export function apiContract(name: string, harness: ApiHarness): void {
       expect((await me.json()).state).toBe('running');
     });
 
+    it('move is an admin call, and a runtime with one host says there is nowhere to move to', async () => {
+      expect((await api(gw, 'POST', '/api/workspaces/bob/move?node=n2', bob)).status).toBe(403);
+      const missing = await api(gw, 'POST', '/api/workspaces/bob/move', staff);
+      expect(missing.status).toBe(400);
+      const oneHost = await api(gw, 'POST', '/api/workspaces/bob/move?node=n2', staff);
+      expect(oneHost.status).toBe(501);
+      expect((await oneHost.json()).error).toBe('not_supported');
+    });
+
     it('GET /api/workspaces lists every workspace for admins only', async () => {
       expect((await api(gw, 'GET', '/api/workspaces', alice)).status).toBe(403);
       const res = await api(gw, 'GET', '/api/workspaces', staff);

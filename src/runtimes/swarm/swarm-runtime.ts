@@ -4,7 +4,7 @@ import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { SwarmSettings } from '../../config/settings.js';
 import { ConfigError } from '../../config/load.js';
-import { GatewayError, SpawnFailedError } from '../../errors.js';
+import { BadRequestError, GatewayError, NotFoundError, SpawnFailedError } from '../../errors.js';
 import { unlessAborted } from '../cancellable.js';
 import { EngineClient } from '../engine/engine-client.js';
 import { asSpawnFailure } from '../engine/engine-errors.js';
@@ -146,6 +146,26 @@ export class SwarmRuntime implements Runtime {
         "Removing a workspace's files on a swarm needs the engine of the node holding them (GATEWAY_SWARM_NODE_ENGINES).",
       );
     await this.storage.removeVolume(user, node);
+  }
+
+  /**
+   * An admin's move to another node: stops the workspace, copies its files
+   * there through both nodes' engines (removing them from the old one), and
+   * pins the service to the new node, where the next wake starts it.
+   */
+  async move(user: string, host: string): Promise<void> {
+    if (this.settings.swarm_volume_driver)
+      throw new BadRequestError('workspaces are not tied to a node here (GATEWAY_SWARM_VOLUME_DRIVER): there is nothing to move');
+    if (!this.storage)
+      throw new GatewayError('no_storage', 501, 'Moving a workspace needs the engines of the nodes holding its files (GATEWAY_SWARM_NODE_ENGINES).');
+    const service = await this.services.inspect(user);
+    if (!service) throw new NotFoundError(`${user} has no workspace to move`, 'no_workspace');
+    const target = [...(await this.services.nodes()).values()].find((n) => n.ID === host || n.Description?.Hostname === host);
+    if (!target || unavailable(target)) throw new BadRequestError(`no ready node ${host} in the cluster`);
+    await this.stop(user);
+    const from = await this.storage.move(user, target);
+    await this.services.update(user, { replicas: 0, node: target.ID });
+    this.logger.info({ user, from: from?.ID, to: target.ID }, 'moved a workspace to another node');
   }
 
   async list(): Promise<WorkspaceInfo[]> {

@@ -7,7 +7,7 @@ import { readWorkspaceArchive, writeWorkspaceArchive } from '../docker/container
 import { PROJECT_DIR } from '../docker/names.js';
 import type { EngineClient } from '../engine/engine-client.js';
 import { statusOf } from '../engine/engine-errors.js';
-import { ownedLabels } from '../engine/labels.js';
+import { LABEL, ownedLabels } from '../engine/labels.js';
 import type { RuntimeStorage } from '../runtime.js';
 import { noWorkspaceData, parseOwner } from '../workspace-tar.js';
 import { serviceName, volumeName } from './names.js';
@@ -66,7 +66,23 @@ export class SwarmStorage implements RuntimeStorage {
   }
 
   async restore(user: string, archive: Readable): Promise<void> {
-    const home = (await this.home(user)) ?? (await this.homeOn(await this.place(user)));
+    await this.restoreInto((await this.home(user)) ?? this.homeOn(await this.place(user)), user, archive);
+  }
+
+  /**
+   * Copies the user's files from the node holding them to `to` and removes
+   * them there; resolves with the node they came from (undefined when the
+   * user had no files). Re-pinning the service is the caller's.
+   */
+  async move(user: string, to: SwarmNode): Promise<SwarmNode | undefined> {
+    const from = await this.home(user);
+    if (!from || from.node.ID === to.ID || !(await this.volumeOn(from.engine, user))) return undefined;
+    await this.restoreInto(this.homeOn(to), user, await this.backup(user));
+    await this.removeVolume(user, from.node.ID);
+    return from.node;
+  }
+
+  private async restoreInto(home: VolumeHome, user: string, archive: Readable): Promise<void> {
     const container = await this.filesContainer(home.engine, user);
     try {
       await writeWorkspaceArchive(home.engine, container, archive, parseOwner(this.settings.workspace_uid), this.logger.child({ user }));
@@ -79,6 +95,7 @@ export class SwarmStorage implements RuntimeStorage {
   async removeVolume(user: string, nodeId: string | undefined): Promise<void> {
     const home = nodeId ? await this.homeOn(await this.nodeById(nodeId)) : await this.search(user);
     if (!home) return;
+    await this.removeEndedContainers(home.engine, user);
     const volume = home.engine.docker.getVolume(volumeName(this.settings, user));
     const deadline = Date.now() + VOLUME_IN_USE_WAIT_MS;
     for (;;) {
@@ -120,6 +137,15 @@ export class SwarmStorage implements RuntimeStorage {
     const engine = this.engines.of(node);
     if (!engine) throw new NodeEngineMissingError(node.Description?.Hostname ?? node.ID);
     return { node, engine };
+  }
+
+  /** Swarm keeps the containers of ended tasks (its task history), and they hold the volume: removed first. */
+  private async removeEndedContainers(engine: EngineClient, user: string): Promise<void> {
+    const labels = [`${LABEL.instance}=${this.settings.instance}`, `${LABEL.user}=${user}`];
+    const ended = await engine.call('list ended containers', (abortSignal) =>
+      engine.docker.listContainers({ all: true, filters: { label: labels, status: ['exited', 'created', 'dead'] }, abortSignal }),
+    );
+    for (const c of ended) await this.removeContainer(engine, c.Id);
   }
 
   private async volumeOn(engine: EngineClient, user: string): Promise<boolean> {
