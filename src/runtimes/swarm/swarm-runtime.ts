@@ -8,6 +8,7 @@ import { BadRequestError, GatewayError, NotFoundError, SpawnFailedError } from '
 import { unlessAborted } from '../cancellable.js';
 import { EngineClient } from '../engine/engine-client.js';
 import { asSpawnFailure } from '../engine/engine-errors.js';
+import { engineEvents } from '../engine/engine-events.js';
 import { LABEL } from '../engine/labels.js';
 import type { Runtime, RuntimeEvent, RuntimeProgress, StartOptions, WorkspaceInfo } from '../runtime.js';
 import { connectable } from './connectable.js';
@@ -180,7 +181,10 @@ export class SwarmRuntime implements Runtime {
   }
 
   events(signal: AbortSignal): AsyncIterable<RuntimeEvent> {
-    return pollEvents(() => this.list(), this.pollIntervalMs, signal, this.logger);
+    // Service and node changes as the manager tells them, each a reason to list now rather than at the next tick
+    // (not filtered by label: node events carry none of ours).
+    const nudges = engineEvents(this.client, { type: ['service', 'node'] }, signal, this.logger);
+    return pollEvents(() => this.list(), nudges, this.pollIntervalMs, signal, this.logger);
   }
 
   async close(): Promise<void> {

@@ -1,17 +1,27 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { RuntimeEvent, WorkspaceInfo } from '../runtime.js';
 
 /**
- * Runtime events from polling: a manager's event stream tells about
+ * Runtime events from listing: a manager's event stream tells about
  * services and nodes, but not about tasks (a crash on a worker, an editor
- * that exited), so the workspaces are listed every `intervalMs` (one call for
- * services, one for their tasks, one for nodes) and compared with the last
- * listing. A workspace that comes back (its node returned) has no event of
- * its own: that, and a listing after a failed one, is a `gap`, so the
+ * that exited), so the workspaces are listed (services, their tasks, the
+ * nodes: three calls) and compared with the last listing — at once when the
+ * manager reports a service or node change (`nudges`), else every
+ * `intervalMs`. A workspace that comes back (its node returned) has no event
+ * of its own: that, and a listing after a failed one, is a `gap`, so the
  * consumer lists again.
  */
-export async function* pollEvents(list: () => Promise<WorkspaceInfo[]>, intervalMs: number, signal: AbortSignal, logger: Logger): AsyncIterable<RuntimeEvent> {
+export async function* pollEvents(
+  list: () => Promise<WorkspaceInfo[]>,
+  nudges: AsyncIterable<unknown>,
+  intervalMs: number,
+  signal: AbortSignal,
+  logger: Logger,
+): AsyncIterable<RuntimeEvent> {
+  let wake: (() => void) | undefined;
+  void (async () => {
+    for await (const _ of nudges) wake?.();
+  })().catch((err: unknown) => logger.warn({ err }, 'manager events ended; listing on the interval only'));
   let last: Map<string, WorkspaceInfo> | undefined;
   let failed = false;
   while (!signal.aborted) {
@@ -25,7 +35,18 @@ export async function* pollEvents(list: () => Promise<WorkspaceInfo[]>, interval
       if (!failed) logger.warn({ err }, 'listing the swarm for events failed; trying again');
       failed = true;
     }
-    await sleep(intervalMs, undefined, { signal }).catch(() => {});
+    if (signal.aborted) break;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, intervalMs);
+      signal.addEventListener('abort', done, { once: true });
+      wake = done;
+    });
   }
 }
 
