@@ -122,6 +122,21 @@ describe('the swarm runtime on three engines', () => {
     expect(await answers(woken)).toBe(true);
   }, 60_000);
 
+  it('keeps a running workspace on its image when the image setting changes; the next wake takes the new one', async () => {
+    const user = USERS[3]!;
+    const running = await runtime.inspect(user);
+    const newer = new SwarmRuntime({
+      settings: swarmRuntimeSettings(bed, instance, gateway, { image: bed.images[1]! }),
+      logger,
+      docker: new Docker({ socketPath: bed.manager.socket }),
+    });
+    expect(await newer.start(user)).toMatchObject({ state: 'running', id: running.id, image: bed.images[0] });
+    await newer.stop(user);
+    const woken = await newer.start(user);
+    expect(woken).toMatchObject({ state: 'running', image: bed.images[1] });
+    expect((await taskHome(bed, woken.id!)).node.name).toBe(nodeOf.get(user));
+  }, 60_000);
+
   it('keeps workspaces apart on the same node and across nodes; the gateway reaches both', async () => {
     // 12 users on 2 or 3 nodes: some node holds two of them.
     const first = USERS.find((u) => USERS.some((v) => v !== u && nodeOf.get(v) === nodeOf.get(u)))!;

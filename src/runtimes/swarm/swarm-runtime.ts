@@ -228,11 +228,10 @@ export class SwarmRuntime implements Runtime {
       const pin = pinnedNode(service);
       if (pin && unavailable(nodes.get(pin))) throw new SpawnFailedError(`${HOST_UNAVAILABLE}; it comes back when its host does`, `node ${pin} is not ready`);
       const info = workspaceOfService(user, service, tasks, (id) => nodes.get(id), this.settings);
-      const stale = service.Spec?.Labels?.[LABEL.image] !== this.settings.image;
-      const ended = info.state === 'stopped' || info.state === 'error';
-      if (replicasOf(service) === 0 || ended || stale) {
-        if (stale)
-          this.logger.info({ user, was: service.Spec?.Labels?.[LABEL.image], image: this.settings.image }, 'starting a workspace with the current image');
+      // A running workspace keeps its image until it stops; the update that wakes it brings today's.
+      if (replicasOf(service) === 0 || info.state === 'stopped' || info.state === 'error') {
+        const was = service.Spec?.Labels?.[LABEL.image];
+        if (was !== this.settings.image) this.logger.info({ user, was, image: this.settings.image }, 'starting a workspace with the current image');
         previous = currentTask(service, tasks)?.ID;
         // Always a fresh task: swarm at times answers a scale from 0 to 1 with none at all.
         await this.services.update(user, { replicas: 1, restart: true });
