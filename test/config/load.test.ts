@@ -246,3 +246,17 @@ describe('the Docker test settings as GATEWAY_* variables', () => {
     expect(readBack(dockerEnv(scope, 'editor:2'), Object.keys(expected))).toEqual({ runtime: 'docker', ...expected });
   });
 });
+
+describe('swarm settings', () => {
+  it('reads node=engine pairs, and refuses a pair that is not one, naming the setting', () => {
+    const c = loadConfig({ env: { ...SECRET, GATEWAY_RUNTIME: 'swarm', GATEWAY_SWARM_NODE_ENGINES: 'n1=unix:///run/n1.sock, node-2=tcp://10.0.0.2:2376' } });
+    expect(c.swarm_node_engines).toEqual([
+      { node: 'n1', engine: 'unix:///run/n1.sock' },
+      { node: 'node-2', engine: 'tcp://10.0.0.2:2376' },
+    ]);
+    expect(loadConfig({ env: SECRET }).swarm_node_engines).toEqual([]);
+    for (const bad of ['n1', 'n1=http://x:1', 'n1=tcp://host', '=unix:///a']) {
+      expect(problemsOf(() => loadConfig({ env: { ...SECRET, GATEWAY_SWARM_NODE_ENGINES: bad } })).join(' ')).toMatch(/SWARM_NODE_ENGINES|swarm_node_engines/);
+    }
+  });
+});
