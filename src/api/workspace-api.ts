@@ -103,7 +103,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
   const endpoints: Endpoint[] = [
     {
       // The LMS's existing call: starts the caller's workspace and hands the token over as the cookie.
-      // The LMS's existing call: starts the caller's workspace and answers a launch link any browser can open.
+      // The LMS's existing call: starts the caller's workspace and answers a launch link that opens in a browser without a gateway cookie.
       method: 'POST',
       pattern: ['users', 'workspace', 'create'],
       who: 'user',

@@ -22,7 +22,7 @@ export interface SessionOptions {
 /**
  * Gateway sessions (SPEC §2a): the LMS token is only the way in; a cookie
  * signed with the gateway's key then carries the student for hours. The
- * cookie is self-contained (any replica, a restart, read it), so only what
+ * cookie is self-contained (every replica, and a restarted gateway, reads it), so only what
  * cannot live in it is kept here: activity seen since the cookie was last
  * renewed (a student typing over a WebSocket sends no cookie) and sessions
  * ended by a logout. Both are per process; see the README for what that means.

@@ -80,7 +80,7 @@ export type RuntimeEvent =
  * runtime without such an API leaves `storage` out instead of faking it.
  */
 export interface RuntimeStorage {
-  /** Whether the user has any workspace data at all, running or not. */
+  /** Whether the user has workspace data at all, running or not. */
   exists(user: string): Promise<boolean>;
   /**
    * The user's files as an uncompressed tar stream, entries relative to the

@@ -1,8 +1,8 @@
 import type Docker from 'dockerode';
 
 /**
- * The parts of the engine's swarm objects the runtime reads. dockerode types
- * tasks and nodes as `any`; these say what the gateway relies on.
+ * The parts of the engine's swarm objects the runtime reads. dockerode leaves
+ * tasks and nodes untyped; these say what the gateway relies on.
  */
 
 /** Swarm's task states, in the order a task goes through them. */

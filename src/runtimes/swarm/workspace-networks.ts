@@ -27,7 +27,7 @@ export class GatewayContainerError extends GatewayError {
  * and the gateway's own container only. Overlay networks have no switch to
  * keep containers on them apart (ICC), so apartness comes from each
  * workspace being alone with the gateway on its network: another workspace
- * has no address there, on this node or any other.
+ * has no address there, on this node or another.
  */
 export class WorkspaceNetworks {
   /** Networks this process has joined the gateway to (a join costs a manager round trip). */
