@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/runtimes/docker/docker-runtime.js';
 import { cleanupInstance, demoImage, dockerRuntimeSettings, ENGINE_SOCKET, requireEngine, uniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
-import { EngineDoor } from '../support/engine-door.js';
+import { EngineDoor, expectEngineUnavailable } from '../support/engine-door.js';
 import { gatewayContract } from '../support/gateway-contract.js';
 import { pageLoad, scriptRequest, startGateway, token, type TestGateway } from '../support/gateway.js';
 import { call, visit } from '../support/http.js';
@@ -96,12 +96,7 @@ describe('gateway on the real engine', () => {
     try {
       expect((await call(`${doorGw.url}/readyz`)).status).toBe(200);
       await door.shut();
-      const ready = await call(`${doorGw.url}/readyz`, { headers: { accept: 'application/json' } });
-      expect(ready.status).toBe(503);
-      expect((await ready.json()).error).toBe('engine_unavailable');
-      const res = await visit(`${doorGw.url}/ws/frank/`, { headers: pageLoad(jwt, { accept: 'text/html,application/json' }) });
-      expect(res.status).toBe(503);
-      expect((await res.json()).error).toBe('engine_unavailable');
+      await expectEngineUnavailable(doorGw.url, 'frank', jwt);
       expect((await call(`${doorGw.url}/healthz`)).status).toBe(200);
       await door.open();
       const back = await visit(`${doorGw.url}/ws/frank/__echo`, { headers: pageLoad(jwt) });

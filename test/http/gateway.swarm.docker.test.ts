@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EngineDoor } from '../support/engine-door.js';
+import { EngineDoor, expectEngineUnavailable } from '../support/engine-door.js';
 import { gatewayContract } from '../support/gateway-contract.js';
 import { pageLoad, scriptRequest, token } from '../support/gateway.js';
 import { call, visit } from '../support/http.js';
@@ -81,12 +81,7 @@ describe('the gateway on a swarm', () => {
       // This gateway has found rita's workspace running (through the manager, while it still answered).
       expect((await call(`${doorGw.url}/ws/rita/__file?name=notes.txt`, { headers: scriptRequest(running) })).status).toBe(200);
       await door.shut();
-      const ready = await call(`${doorGw.url}/readyz`, { headers: { accept: 'application/json' } });
-      expect(ready.status).toBe(503);
-      expect((await ready.json()).error).toBe('engine_unavailable');
-      const res = await visit(`${doorGw.url}/ws/nora/`, { headers: pageLoad(fresh, { accept: 'text/html,application/json' }) });
-      expect(res.status).toBe(503);
-      expect((await res.json()).error).toBe('engine_unavailable');
+      await expectEngineUnavailable(doorGw.url, 'nora', fresh);
       // What it found running it still reaches: the overlay does not need the manager.
       const kept = await call(`${doorGw.url}/ws/rita/__file?name=notes.txt`, { headers: scriptRequest(running) });
       expect(kept.status).toBe(200);

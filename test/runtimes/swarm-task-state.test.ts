@@ -30,7 +30,9 @@ const task = (id: string, state: SwarmTask['Status'], createdAt = '2026-12-01T10
   NetworksAttachments: [{ Network: { Spec: { Name: 'workspace_ann_net' } }, Addresses: ['10.0.3.7/24'] }],
 });
 const ready: SwarmNode = { ID: 'n2', Status: { State: 'ready' }, Spec: { Availability: 'active' } };
-const nodes = (node: SwarmNode | undefined) => (id: string) => (id === 'n2' ? node : undefined);
+const nodes = (node: SwarmNode | undefined): ReadonlyMap<string, SwarmNode> => new Map(node ? [['n2', node]] : []);
+const workspaceOf = (user: string, svc: SwarmService, tasks: SwarmTask[], known: ReadonlyMap<string, SwarmNode>, s: SwarmSettings) =>
+  workspaceOfService(user, svc, { tasks, nodes: known }, s);
 
 describe('swarm names', () => {
   it('uses <prefix><user> where swarm takes it, and a readable name with a hash where not', () => {
@@ -72,25 +74,25 @@ describe('the hardened service spec', () => {
 
 describe('a service as a workspace', () => {
   it('is running with the task address on its own network', () => {
-    const info = workspaceOfService('ann', service(1), [task('t1', { State: 'running' })], nodes(ready), settings);
+    const info = workspaceOf('ann', service(1), [task('t1', { State: 'running' })], nodes(ready), settings);
     expect(info).toMatchObject({ state: 'running', id: 't1', endpoint: { host: '10.0.3.7', port: 8080 }, image: 'img:1' });
   });
 
   it('reads the newest task, not the history swarm keeps', () => {
     const tasks = [task('old', { State: 'failed', ContainerStatus: { ExitCode: 1 } }, '2026-12-01T09:00:00Z'), task('new', { State: 'running' })];
-    expect(workspaceOfService('ann', service(1), tasks, nodes(ready), settings)).toMatchObject({ state: 'running', id: 'new' });
+    expect(workspaceOf('ann', service(1), tasks, nodes(ready), settings)).toMatchObject({ state: 'running', id: 'new' });
   });
 
   it('is stopped at 0 replicas, creating while its task is on the way', () => {
-    expect(workspaceOfService('ann', service(0), [task('t1', { State: 'shutdown' })], nodes(ready), settings).state).toBe('stopped');
-    expect(workspaceOfService('ann', service(1), [task('t1', { State: 'preparing' })], nodes(ready), settings).state).toBe('creating');
-    expect(workspaceOfService('ann', service(1), [], nodes(ready), settings).state).toBe('creating');
+    expect(workspaceOf('ann', service(0), [task('t1', { State: 'shutdown' })], nodes(ready), settings).state).toBe('stopped');
+    expect(workspaceOf('ann', service(1), [task('t1', { State: 'preparing' })], nodes(ready), settings).state).toBe('creating');
+    expect(workspaceOf('ann', service(1), [], nodes(ready), settings).state).toBe('creating');
   });
 
   it('says why it is in error: exit code, an unplaceable task, a node that is away', () => {
-    const exited = workspaceOfService('ann', service(1), [task('t1', { State: 'failed', ContainerStatus: { ExitCode: 137 } })], nodes(ready), settings);
+    const exited = workspaceOf('ann', service(1), [task('t1', { State: 'failed', ContainerStatus: { ExitCode: 137 } })], nodes(ready), settings);
     expect(exited).toMatchObject({ state: 'error', reason: 'exited with code 137' });
-    const unplaceable = workspaceOfService(
+    const unplaceable = workspaceOf(
       'ann',
       service(1),
       [task('t1', { State: 'pending', Err: 'no suitable node (insufficient resources on 3 nodes)' })],
@@ -103,33 +105,29 @@ describe('a service as a workspace', () => {
       detail: expect.stringContaining('insufficient'),
     });
     const down: SwarmNode = { ...ready, Status: { State: 'down' } };
-    expect(workspaceOfService('ann', service(1), [task('t1', { State: 'running' })], nodes(down), settings)).toMatchObject({
+    expect(workspaceOf('ann', service(1), [task('t1', { State: 'running' })], nodes(down), settings)).toMatchObject({
       state: 'error',
       reason: HOST_UNAVAILABLE,
     });
     const drained: SwarmNode = { ...ready, Spec: { Availability: 'drain' } };
-    expect(workspaceOfService('ann', service(1), [task('t1', { State: 'running' })], nodes(drained), settings).reason).toBe(HOST_UNAVAILABLE);
-    expect(workspaceOfService('ann', service(1), [task('t1', { State: 'running' })], nodes(undefined), settings).reason).toBe(HOST_UNAVAILABLE);
+    expect(workspaceOf('ann', service(1), [task('t1', { State: 'running' })], nodes(drained), settings).reason).toBe(HOST_UNAVAILABLE);
+    expect(workspaceOf('ann', service(1), [task('t1', { State: 'running' })], nodes(undefined), settings).reason).toBe(HOST_UNAVAILABLE);
     // Pinned to a node that is away, before any task exists.
-    expect(workspaceOfService('ann', service(1, { [LABEL.node]: 'n2' }), [], nodes(down), settings).reason).toBe(HOST_UNAVAILABLE);
+    expect(workspaceOf('ann', service(1, { [LABEL.node]: 'n2' }), [], nodes(down), settings).reason).toBe(HOST_UNAVAILABLE);
   });
 
   it('reads a clean exit or SIGTERM as stopped', () => {
-    expect(workspaceOfService('ann', service(1), [task('t1', { State: 'complete', ContainerStatus: { ExitCode: 0 } })], nodes(ready), settings).state).toBe(
-      'stopped',
-    );
-    expect(workspaceOfService('ann', service(1), [task('t1', { State: 'failed', ContainerStatus: { ExitCode: 143 } })], nodes(ready), settings).state).toBe(
-      'stopped',
-    );
+    expect(workspaceOf('ann', service(1), [task('t1', { State: 'complete', ContainerStatus: { ExitCode: 0 } })], nodes(ready), settings).state).toBe('stopped');
+    expect(workspaceOf('ann', service(1), [task('t1', { State: 'failed', ContainerStatus: { ExitCode: 143 } })], nodes(ready), settings).state).toBe('stopped');
   });
 });
 
 describe('the tasks of a node that was away', () => {
   it('reads a task swarm is shutting down (desired shutdown) as not running, and orders tasks by their full creation time', () => {
     const given = { ...task('t1', { State: 'running' }), DesiredState: 'shutdown' as const };
-    expect(workspaceOfService('ann', service(1), [given], nodes(ready), settings)).toMatchObject({ state: 'stopped' });
+    expect(workspaceOf('ann', service(1), [given], nodes(ready), settings)).toMatchObject({ state: 'stopped' });
     const older = task('older', { State: 'failed', ContainerStatus: { ExitCode: 1 } }, '2026-12-01T10:00:01.5Z');
     const newer = task('newer', { State: 'running' }, '2026-12-01T10:00:01.51Z');
-    expect(workspaceOfService('ann', service(1), [newer, older], nodes(ready), settings).id).toBe('newer');
+    expect(workspaceOf('ann', service(1), [newer, older], nodes(ready), settings).id).toBe('newer');
   });
 });

@@ -2,7 +2,10 @@ import { mkdtempSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { ENGINE_SOCKET } from './engine.js';
+import { pageLoad } from './gateway.js';
+import { call, visit } from './http.js';
 
 /**
  * A door in front of the engine's socket that the test can shut: the gateway
@@ -38,4 +41,14 @@ export class EngineDoor {
     await new Promise<void>((ok) => (this.server ? this.server.close(() => ok()) : ok()));
     this.server = undefined;
   }
+}
+
+/** What a gateway answers while its engine is away: /readyz and a first page load for `user` are 503 engine_unavailable. */
+export async function expectEngineUnavailable(gatewayUrl: string, user: string, jwt: string): Promise<void> {
+  const ready = await call(`${gatewayUrl}/readyz`, { headers: { accept: 'application/json' } });
+  expect(ready.status).toBe(503);
+  expect((await ready.json()).error).toBe('engine_unavailable');
+  const res = await visit(`${gatewayUrl}/ws/${user}/`, { headers: pageLoad(jwt, { accept: 'text/html,application/json' }) });
+  expect(res.status).toBe(503);
+  expect((await res.json()).error).toBe('engine_unavailable');
 }

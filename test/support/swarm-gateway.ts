@@ -55,9 +55,8 @@ export async function startSwarmGateway(
     GATEWAY_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info',
     ...env,
   };
-  // Its own container name, unless a test names one: by default the gateway finds itself by its host name (the container id).
-  delete settings.GATEWAY_SWARM_GATEWAY_CONTAINER;
-  if (env.GATEWAY_SWARM_GATEWAY_CONTAINER) settings.GATEWAY_SWARM_GATEWAY_CONTAINER = env.GATEWAY_SWARM_GATEWAY_CONTAINER;
+  // Unless a test names a container, the gateway finds its own by its host name (the container id).
+  if (!settings.GATEWAY_SWARM_GATEWAY_CONTAINER) delete settings.GATEWAY_SWARM_GATEWAY_CONTAINER;
   const run = await bed.cli(bed.manager, [
     'run',
     '-d',

@@ -117,8 +117,7 @@ export class SwarmRuntime implements Runtime {
   async inspect(user: string): Promise<WorkspaceInfo> {
     const service = await this.services.inspect(user);
     if (!service) return { user, state: 'absent' };
-    const [tasks, nodes] = await Promise.all([this.services.tasks([service]), this.services.nodes()]);
-    return this.reachable(workspaceOfService(user, service, tasks, (id) => nodes.get(id), this.settings));
+    return this.reachable(workspaceOfService(user, service, await this.services.picture([service]), this.settings));
   }
 
   async stop(user: string): Promise<void> {
@@ -138,7 +137,7 @@ export class SwarmRuntime implements Runtime {
     const service = await this.services.inspect(user);
     const node = service && (pinnedNode(service) ?? currentTask(service, await this.services.tasks([service]))?.NodeID);
     if (service) await this.services.remove(user);
-    await this.removeNetwork(user);
+    await this.networks.remove(user);
     if (!options.volume) return;
     if (!this.storage)
       throw new GatewayError(
@@ -171,11 +170,11 @@ export class SwarmRuntime implements Runtime {
 
   async list(): Promise<WorkspaceInfo[]> {
     const services = await this.services.list();
-    const [tasks, nodes] = await Promise.all([this.services.tasks(services), this.services.nodes()]);
+    const picture = await this.services.picture(services);
     const infos: WorkspaceInfo[] = [];
     for (const service of services) {
       const user = service.Spec?.Labels?.[LABEL.user];
-      if (user) infos.push(workspaceOfService(user, service, tasks, (id) => nodes.get(id), this.settings));
+      if (user) infos.push(workspaceOfService(user, service, picture, this.settings));
     }
     return Promise.all(infos.map((info) => this.reachable(info)));
   }
@@ -224,15 +223,16 @@ export class SwarmRuntime implements Runtime {
       onProgress?.({ phase: 'creating', detail: 'Creating your workspace' });
       attempt.changed ||= await this.services.create(user, { replicas: 1 });
     } else {
-      const [tasks, nodes] = await Promise.all([this.services.tasks([service]), this.services.nodes()]);
+      const picture = await this.services.picture([service]);
       const pin = pinnedNode(service);
-      if (pin && unavailable(nodes.get(pin))) throw new SpawnFailedError(`${HOST_UNAVAILABLE}; it comes back when its host does`, `node ${pin} is not ready`);
-      const info = workspaceOfService(user, service, tasks, (id) => nodes.get(id), this.settings);
+      if (pin && unavailable(picture.nodes.get(pin)))
+        throw new SpawnFailedError(`${HOST_UNAVAILABLE}; it comes back when its host does`, `node ${pin} is not ready`);
+      const info = workspaceOfService(user, service, picture, this.settings);
       // A running workspace keeps its image until it stops; the update that wakes it brings today's.
       if (replicasOf(service) === 0 || info.state === 'stopped' || info.state === 'error') {
         const was = service.Spec?.Labels?.[LABEL.image];
         if (was !== this.settings.image) this.logger.info({ user, was, image: this.settings.image }, 'starting a workspace with the current image');
-        previous = currentTask(service, tasks)?.ID;
+        previous = currentTask(service, picture.tasks)?.ID;
         // Always a fresh task: swarm at times answers a scale from 0 to 1 with none at all.
         await this.services.update(user, { replicas: 1, restart: true });
         attempt.changed = true;
@@ -256,8 +256,8 @@ export class SwarmRuntime implements Runtime {
       signal?.throwIfAborted();
       const service = await this.services.inspect(user);
       if (!service) throw new SpawnFailedError('its service was removed while it started');
-      const [tasks, nodes] = await Promise.all([this.services.tasks([service]), this.services.nodes()]);
-      const task = currentTask(service, tasks);
+      const picture = await this.services.picture([service]);
+      const task = currentTask(service, picture.tasks);
       // Until swarm has made the new task, the newest one is the one that ended; one that is long in coming is asked for again.
       if (!task || task.ID === previous) {
         if (Date.now() - began > NEW_TASK_WAIT_MS * nudges) {
@@ -268,10 +268,10 @@ export class SwarmRuntime implements Runtime {
       } else {
         if (task.NodeID && task.NodeID !== placedOn) {
           placedOn = task.NodeID;
-          onProgress?.({ phase: 'starting', detail: `Starting on ${nodeName(nodes.get(task.NodeID), task.NodeID)}` });
+          onProgress?.({ phase: 'starting', detail: `Starting on ${nodeName(picture.nodes.get(task.NodeID), task.NodeID)}` });
           signal?.throwIfAborted();
         }
-        const info = workspaceOfService(user, service, tasks, (id) => nodes.get(id), this.settings);
+        const info = workspaceOfService(user, service, picture, this.settings);
         if (info.state === 'running') {
           if (!info.endpoint) throw new SpawnFailedError(`the task runs but has no address on its network`);
           await this.pinWhereItRuns(user, service, task);
@@ -310,19 +310,6 @@ export class SwarmRuntime implements Runtime {
       await this.services.update(user, { replicas: existing && replicasOf(existing) === 1 ? 1 : 0, node: node.ID });
     }
     return node;
-  }
-
-  private async removeNetwork(user: string): Promise<void> {
-    // The removed service's task leaves the network a moment later; until then the engine refuses.
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      try {
-        return await this.networks.remove(user);
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-        await sleep(250);
-      }
-    }
   }
 
   /** A start given up: once its engine request in flight has ended, scale back what it scaled up. */

@@ -6,11 +6,11 @@ import { GatewayError } from '../../errors.js';
 import { readWorkspaceArchive, writeWorkspaceArchive } from '../docker/container-archive.js';
 import { PROJECT_DIR } from '../docker/names.js';
 import type { EngineClient } from '../engine/engine-client.js';
-import { statusOf } from '../engine/engine-errors.js';
 import { LABEL, ownedLabels } from '../engine/labels.js';
 import type { RuntimeStorage } from '../runtime.js';
 import { noWorkspaceData, parseOwner } from '../workspace-tar.js';
 import { serviceName, volumeName } from './names.js';
+import { retrying } from './retrying.js';
 import type { NodeEngines } from './node-engines.js';
 import type { SwarmNode } from './swarm-objects.js';
 import { currentTask, pinnedNode, HOST_UNAVAILABLE } from './task-state.js';
@@ -93,21 +93,12 @@ export class SwarmStorage implements RuntimeStorage {
 
   /** Removes the user's volume on its node (its service is gone, so its container soon is too). */
   async removeVolume(user: string, nodeId: string | undefined): Promise<void> {
-    const home = nodeId ? await this.homeOn(await this.nodeById(nodeId)) : await this.search(user);
+    const home = nodeId ? this.homeOn(await this.nodeById(nodeId)) : await this.search(user);
     if (!home) return;
     await this.removeEndedContainers(home.engine, user);
     const volume = home.engine.docker.getVolume(volumeName(this.settings, user));
-    const deadline = Date.now() + VOLUME_IN_USE_WAIT_MS;
-    for (;;) {
-      try {
-        await home.engine.find('remove volume', (abortSignal) => volume.remove({ abortSignal }));
-        return;
-      } catch (err) {
-        // 409: still in use by the container swarm is removing.
-        if (statusOf(err) !== 409 || Date.now() > deadline) throw err;
-        await new Promise((ok) => setTimeout(ok, 250));
-      }
-    }
+    // 409: still in use by the container swarm is removing.
+    await retrying(() => home.engine.find('remove volume', (abortSignal) => volume.remove({ abortSignal })), VOLUME_IN_USE_WAIT_MS, [409]);
   }
 
   /** The node holding the user's volume: the service's pin, else where its task runs, else a search of the nodes. */

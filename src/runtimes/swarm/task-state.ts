@@ -13,6 +13,12 @@ const ON_THE_WAY: ReadonlySet<TaskState> = new Set(['new', 'allocated', 'pending
 
 type Addressing = Pick<SwarmSettings, 'container_prefix' | 'workspace_port'>;
 
+/** What a workspace's state is read from besides its service: the services' tasks and the swarm's nodes, by id. */
+export interface SwarmPicture {
+  tasks: SwarmTask[];
+  nodes: ReadonlyMap<string, SwarmNode>;
+}
+
 export const replicasOf = (service: SwarmService): number => service.Spec?.Mode?.Replicated?.Replicas ?? 0;
 
 /** The node a service is pinned to (its volume's), from its labels. */
@@ -58,13 +64,7 @@ function dateOf(value: string | undefined): Date | undefined {
  * (`error`, saying so); a task that ended is read like a container that
  * exited (a clean exit or SIGTERM is `stopped`, other codes `error`).
  */
-export function workspaceOfService(
-  user: string,
-  service: SwarmService,
-  tasks: SwarmTask[],
-  nodeOf: (id: string) => SwarmNode | undefined,
-  settings: Addressing,
-): WorkspaceInfo {
+export function workspaceOfService(user: string, service: SwarmService, { tasks, nodes }: SwarmPicture, settings: Addressing): WorkspaceInfo {
   const task = currentTask(service, tasks);
   const info: WorkspaceInfo = { user, state: 'stopped', id: task?.ID ?? service.ID, image: service.Spec?.Labels?.[LABEL.image] };
   const createdAt = dateOf(service.CreatedAt);
@@ -76,7 +76,7 @@ export function workspaceOfService(
     return info;
   }
   const nodeId = task?.NodeID ?? pinnedNode(service);
-  const away = nodeId !== undefined && unavailable(nodeOf(nodeId));
+  const away = nodeId !== undefined && unavailable(nodes.get(nodeId));
   const state = task?.Status?.State;
   if (!task || !state || ON_THE_WAY.has(state)) {
     if (away) return error(HOST_UNAVAILABLE, `node ${nodeId} is not ready`);

@@ -1,14 +1,16 @@
 import type Docker from 'dockerode';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { SwarmSettings } from '../../config/settings.js';
 import { GatewayError } from '../../errors.js';
 import type { EngineClient } from '../engine/engine-client.js';
 import { statusOf } from '../engine/engine-errors.js';
 import { ownedLabels } from '../engine/labels.js';
 import { networkName } from './names.js';
+import { retrying } from './retrying.js';
 
 /** How long a join answered 404 is tried again. */
 const JOIN_RETRY_MS = 10_000;
+/** How long removing a network waits for the removed service's task to leave it. */
+const REMOVE_RETRY_MS = 20_000;
 
 /** The gateway is not in a container the engine knows: it cannot join workspace networks. */
 export class GatewayContainerError extends GatewayError {
@@ -72,22 +74,20 @@ export class WorkspaceNetworks {
   async join(user: string): Promise<'joined now' | 'joined before'> {
     const name = networkName(this.settings, user);
     if (this.joined.has(name)) return 'joined before';
-    const deadline = Date.now() + JOIN_RETRY_MS;
-    for (let round = 1; ; round++) {
-      try {
-        await this.client.call('join the gateway to a workspace network', (abortSignal) =>
-          this.client.docker.getNetwork(name).connect({ Container: this.gateway, abortSignal } as Docker.NetworkConnectOptions),
-        );
-        break;
-      } catch (err) {
-        // 403 or 409: already joined (by a concurrent call, or by this container before the gateway restarted).
-        if (statusOf(err) === 403 || statusOf(err) === 409) {
-          this.joined.add(name);
-          return 'joined before';
-        }
-        if (statusOf(err) !== 404 || Date.now() > deadline) throw err;
-        await sleep(Math.min(100 * round, 500));
-      }
+    try {
+      await retrying(
+        () =>
+          this.client.call('join the gateway to a workspace network', (abortSignal) =>
+            this.client.docker.getNetwork(name).connect({ Container: this.gateway, abortSignal } as Docker.NetworkConnectOptions),
+          ),
+        JOIN_RETRY_MS,
+        [404],
+      );
+    } catch (err) {
+      // 403 or 409: already joined (by a concurrent call, or by this container before the gateway restarted).
+      if (statusOf(err) !== 403 && statusOf(err) !== 409) throw err;
+      this.joined.add(name);
+      return 'joined before';
     }
     this.joined.add(name);
     return 'joined now';
@@ -110,9 +110,10 @@ export class WorkspaceNetworks {
       .catch(() => undefined);
   }
 
+  /** Removes the user's network; a removed service's task leaves it a moment later, and until then the engine refuses. */
   async remove(user: string): Promise<void> {
     await this.leave(user);
     const name = networkName(this.settings, user);
-    await this.client.find('remove network', (abortSignal) => this.client.docker.getNetwork(name).remove({ abortSignal }));
+    await retrying(() => this.client.find('remove network', (abortSignal) => this.client.docker.getNetwork(name).remove({ abortSignal })), REMOVE_RETRY_MS);
   }
 }

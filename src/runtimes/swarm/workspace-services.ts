@@ -5,6 +5,7 @@ import { statusOf } from '../engine/engine-errors.js';
 import { LABEL, scopeLabels } from '../engine/labels.js';
 import { serviceName } from './names.js';
 import { serviceSpec, type EngineFeatures } from './service-spec.js';
+import type { SwarmPicture } from './task-state.js';
 import type { SwarmNode, SwarmTask, SwarmService } from './swarm-objects.js';
 
 /** Services named in one task query; the names go into the URL. */
@@ -96,6 +97,12 @@ export class WorkspaceServices {
       all.push(...tasks);
     }
     return all;
+  }
+
+  /** The tasks of these services and the nodes, read together: what their states are made of. */
+  async picture(services: SwarmService[]): Promise<SwarmPicture> {
+    const [tasks, nodes] = await Promise.all([this.tasks(services), this.nodes()]);
+    return { tasks, nodes };
   }
 
   async nodes(): Promise<Map<string, SwarmNode>> {
