@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { DockerSettings } from '../../config/settings.js';
 import { SpawnFailedError } from '../../errors.js';
-import { unlessAborted } from '../cancellable.js';
+import { type Attempt, undoOnceSettled, unlessAborted } from '../cancellable.js';
 import { EngineClient } from '../engine/engine-client.js';
 import { asSpawnFailure, statusOf } from '../engine/engine-errors.js';
 import { engineEvents } from '../engine/engine-events.js';
@@ -22,11 +22,6 @@ export interface DockerRuntimeOptions {
   docker?: Docker;
   /** Longest wait for one engine request (the event stream excepted). */
   requestTimeoutMs?: number;
-}
-
-/** Whether one start() created or started the container, so a start given up knows what to undo. */
-interface Attempt {
-  changed: boolean;
 }
 
 /**
@@ -68,7 +63,7 @@ export class DockerRuntime implements Runtime {
       return await unlessAborted(work, signal);
     } catch (err) {
       if (signal?.aborted) {
-        this.undoOnceSettled(user, work, attempt);
+        undoOnceSettled(work, attempt, () => this.containers.stop(user), this.logger, user);
         throw signal.reason;
       }
       // A 404 that is not the image is the network, removed behind the gateway's back: check it again next time.
@@ -154,17 +149,5 @@ export class DockerRuntime implements Runtime {
     if (info.state !== 'running') throw new SpawnFailedError(info.reason ?? `the container is ${current.State.Status}`, info.detail);
     if (!info.endpoint) throw new SpawnFailedError(`the container runs but has no address on network ${this.settings.network}`);
     return info;
-  }
-
-  /** A start given up: once its engine request in flight has ended, stop what it created or started. */
-  private undoOnceSettled(user: string, work: Promise<WorkspaceInfo>, attempt: Attempt): void {
-    void work
-      .catch(() => undefined)
-      .then(async () => {
-        if (!attempt.changed) return;
-        await this.containers.stop(user);
-        this.logger.info({ user }, 'stopped a workspace whose start was given up');
-      })
-      .catch((err: unknown) => this.logger.warn({ user, err }, 'could not stop a workspace whose start was given up'));
   }
 }

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { SwarmSettings } from '../../config/settings.js';
 import { ConfigError } from '../../config/load.js';
 import { BadRequestError, GatewayError, NotFoundError, SpawnFailedError } from '../../errors.js';
-import { unlessAborted } from '../cancellable.js';
+import { type Attempt, undoOnceSettled, unlessAborted } from '../cancellable.js';
 import { EngineClient } from '../engine/engine-client.js';
 import { asSpawnFailure } from '../engine/engine-errors.js';
 import { engineEvents } from '../engine/engine-events.js';
@@ -40,11 +40,6 @@ const FRESH_JOIN_WAIT_MS = 10_000;
 const NEW_TASK_WAIT_MS = 5_000;
 /** Engine API version from which a service can be given no-new-privileges. */
 const NO_NEW_PRIVILEGES_API = 1.46;
-
-/** Whether one start() changed the service, so a start given up knows to scale it back to 0. */
-interface Attempt {
-  changed: boolean;
-}
 
 /**
  * One swarm service per user on a Docker Swarm cluster, through a manager's
@@ -105,7 +100,7 @@ export class SwarmRuntime implements Runtime {
     const { work, attempt } = shared;
     return unlessAborted(work, signal).catch((err: unknown) => {
       if (signal?.aborted) {
-        this.undoOnceSettled(user, work, attempt);
+        undoOnceSettled(work, attempt, () => this.stop(user), this.logger, user);
         throw signal.reason;
       }
       const failure = asSpawnFailure(err);
@@ -310,18 +305,6 @@ export class SwarmRuntime implements Runtime {
       await this.services.update(user, { replicas: existing && replicasOf(existing) === 1 ? 1 : 0, node: node.ID });
     }
     return node;
-  }
-
-  /** A start given up: once its engine request in flight has ended, scale back what it scaled up. */
-  private undoOnceSettled(user: string, work: Promise<WorkspaceInfo>, attempt: Attempt): void {
-    void work
-      .catch(() => undefined)
-      .then(async () => {
-        if (!attempt.changed) return;
-        await this.stop(user);
-        this.logger.info({ user }, 'scaled back a workspace whose start was given up');
-      })
-      .catch((err: unknown) => this.logger.warn({ user, err }, 'could not scale back a workspace whose start was given up'));
   }
 }
 
