@@ -21,6 +21,7 @@ import { createLogger } from './log.js';
 import { createMetrics, type Metrics, type MetricsJson } from './metrics/metrics.js';
 import { SocketRegistry } from './proxy/socket-registry.js';
 import type { Runtime } from './runtimes/runtime.js';
+import { WorkspaceHolds } from './workspaces/holds.js';
 import { IdlePolicy } from './workspaces/idle-policy.js';
 import { Listeners } from './workspaces/listeners.js';
 import { WorkspaceManager } from './workspaces/manager.js';
@@ -59,7 +60,9 @@ export interface App {
 export function createApp(options: AppOptions): App {
   const { config, logger = createLogger(config.log_level), runtime, privateSocket } = options;
   const sockets = new SocketRegistry();
+  const holds = new WorkspaceHolds();
   const manager = new WorkspaceManager({
+    holds,
     runtime,
     spawnTimeoutMs: config.spawn_timeout,
     maxRunning: config.max_running,
@@ -118,6 +121,7 @@ export function createApp(options: AppOptions): App {
     manager,
     idleTimeoutMs: config.idle_timeout,
     removeAfterMs: config.remove_after,
+    holds,
     logger,
     onIdleStop: () => metrics.idleStops.inc(),
     onRemove: () => metrics.removals.inc(),

@@ -1,4 +1,5 @@
 import { CapacityError } from '../errors.js';
+import type { WorkspaceHolds } from './holds.js';
 import type { Workspace } from './workspace.js';
 
 export interface CapacityLimits {
@@ -12,10 +13,10 @@ export interface CapacityLimits {
  * Whether `user`'s workspace may start now: undefined when there is room;
  * the workspace to stop first when all places are taken and the least
  * recently active one sat unused for `evictIdleAfterMs`; otherwise a
- * CapacityError, the clear "full" answer. Starting workspaces take a place
- * but are never chosen.
+ * CapacityError, the clear "full" answer. Starting workspaces and held ones
+ * (a pre-warmed roster) take a place but are never chosen.
  */
-export function evictionFor(user: string, workspaces: Iterable<Workspace>, limits: CapacityLimits, now: number): Workspace | undefined {
+export function evictionFor(user: string, workspaces: Iterable<Workspace>, limits: CapacityLimits, now: number, holds?: WorkspaceHolds): Workspace | undefined {
   const max = limits.maxRunning;
   if (max <= 0) return undefined;
   let busy = 0;
@@ -23,6 +24,7 @@ export function evictionFor(user: string, workspaces: Iterable<Workspace>, limit
   for (const ws of workspaces) {
     if (ws.user === user || !(ws.state === 'running' || ws.pending)) continue;
     busy++;
+    if (holds?.until(ws.user, now) !== undefined) continue;
     if (ws.state === 'running' && !ws.pending && (victim === undefined || (ws.lastActivity ?? 0) < (victim.lastActivity ?? 0))) victim = ws;
   }
   if (busy < max) return undefined;

@@ -1,10 +1,13 @@
 import type { Logger } from 'pino';
+import type { WorkspaceHolds } from './holds.js';
 import type { WorkspaceManager } from './manager.js';
 
 export interface IdlePolicyOptions {
   manager: WorkspaceManager;
   idleTimeoutMs: number;
   removeAfterMs: number;
+  /** Held workspaces are not stopped before their hold ends (a pre-warmed roster). */
+  holds?: WorkspaceHolds;
   logger: Logger;
   onIdleStop?: () => void;
   onRemove?: () => void;
@@ -40,13 +43,28 @@ export class IdlePolicy {
 
   /** Sweeps at a quarter of the idle timeout (between 1 and 30 seconds). */
   start(): void {
-    const every = Math.min(30_000, Math.max(1000, Math.floor(this.options.idleTimeoutMs / 4)));
-    this.timer = setInterval(() => void this.sweep(), every);
+    this.timer = setInterval(() => void this.sweep(), this.sweepEveryMs);
     this.timer.unref();
   }
 
   stop(): void {
     clearInterval(this.timer);
+  }
+
+  /**
+   * Epoch ms from which a running workspace is due for an idle stop (a sweep
+   * stops it at the first pass after), or undefined when it does not run.
+   */
+  stopsAt(user: string): number | undefined {
+    const ws = this.options.manager.get(user);
+    if (!ws || ws.state !== 'running' || ws.pending) return undefined;
+    const idleEnd = (ws.lastActivity ?? this.now()) + this.options.idleTimeoutMs;
+    return Math.max(idleEnd, this.options.holds?.until(user, this.now()) ?? 0);
+  }
+
+  /** How often sweeps run: an idle stop comes at most this long after its time. */
+  get sweepEveryMs(): number {
+    return Math.min(30_000, Math.max(1000, Math.floor(this.options.idleTimeoutMs / 4)));
   }
 
   /** One pass; overlapping calls share the pass in progress. */
@@ -56,7 +74,7 @@ export class IdlePolicy {
   }
 
   private async pass(): Promise<SweepResult> {
-    const { manager, idleTimeoutMs, removeAfterMs, logger } = this.options;
+    const { manager, removeAfterMs, logger } = this.options;
     const result: SweepResult = { stopped: [], removed: [], errors: 0 };
     try {
       await manager.reconcile();
@@ -73,7 +91,7 @@ export class IdlePolicy {
     for (const ws of manager.all()) {
       if (ws.pending) continue;
       if (ws.state === 'running') {
-        if (now - (ws.lastActivity ?? now) >= idleTimeoutMs) idle.push(ws.user);
+        if (now >= (this.stopsAt(ws.user) ?? Infinity)) idle.push(ws.user);
       } else if (ws.state === 'stopped' || ws.state === 'error') {
         if (ws.stoppedAt === undefined) unknownAge.push(ws.user);
         else if (now - ws.stoppedAt >= removeAfterMs) old.push(ws.user);
@@ -92,7 +110,7 @@ export class IdlePolicy {
       async (user) => {
         // Activity may have arrived while earlier stops ran.
         const ws = manager.get(user);
-        if (!ws || ws.state !== 'running' || ws.pending || this.now() - (ws.lastActivity ?? 0) < idleTimeoutMs) return;
+        if (!ws || this.now() < (this.stopsAt(user) ?? Infinity)) return;
         logger.info({ user, idleSeconds: Math.round((this.now() - (ws.lastActivity ?? 0)) / 1000) }, 'stopping idle workspace');
         await manager.stop(user, 'idle');
         result.stopped.push(user);

@@ -4,10 +4,12 @@ import { beforeDeadline } from '../deadline.js';
 import { GatewayError, NoStorageError, SpawnFailedError, SpawnTimeoutError, WorkspaceNotRunningError } from '../errors.js';
 import type { Endpoint, Runtime, RuntimeEvent, RuntimeStorage, WorkspaceInfo } from '../runtimes/runtime.js';
 import { evictionFor, type CapacityLimits } from './capacity.js';
+import type { WorkspaceHolds } from './holds.js';
 import { Listeners } from './listeners.js';
 import { waitUntilAnswering } from './readiness.js';
 import { failed, fromRuntime, queued, READY, WAITING_FOR_EDITOR, type SpawnProgress } from './spawn-progress.js';
 import { SpawnQueue } from './spawn-queue.js';
+import { SpawnTimes } from './spawn-times.js';
 import { applyInfo, becameReady, beginSpawn, markDown, outcomeOfEvent, spawnFailed, unknownWorkspace, type Workspace } from './workspace.js';
 
 export interface WorkspaceManagerOptions extends CapacityLimits {
@@ -15,6 +17,8 @@ export interface WorkspaceManagerOptions extends CapacityLimits {
   /** GATEWAY_SPAWN_TIMEOUT: how long a caller waits, and how long a runtime may take to start a workspace. */
   spawnTimeoutMs: number;
   maxConcurrentSpawns: number;
+  /** Workspaces never stopped to make room (a pre-warmed roster). */
+  holds?: WorkspaceHolds;
   logger: Logger;
   /** Hooks for metrics; kept as callbacks so this module does not know Prometheus. */
   onSpawn?: (outcome: 'ok' | 'failed', seconds: number) => void;
@@ -35,6 +39,8 @@ export class WorkspaceManager {
   private readonly stopping = new Listeners<[user: string, reason: string]>();
   private readonly down = new Listeners<[user: string, reason: string, endpoint: Endpoint | undefined]>();
   private readonly progressed = new Listeners<[user: string, progress: SpawnProgress]>();
+  /** Measured spawn durations, for a pre-warm's lead time. */
+  readonly spawnTimes = new SpawnTimes();
 
   constructor(private readonly options: WorkspaceManagerOptions) {
     this.runtime = options.runtime;
@@ -245,6 +251,7 @@ export class WorkspaceManager {
     try {
       const info = await this.start(ws);
       const endpoint = await this.untilAnswering(ws, info, deadline);
+      this.spawnTimes.record(Date.now() - began);
       this.options.onSpawn?.('ok', (Date.now() - began) / 1000);
       this.logger.info({ user: ws.user, ms: Date.now() - began }, 'workspace ready');
       return endpoint;
@@ -296,7 +303,7 @@ export class WorkspaceManager {
   }
 
   private async makeRoom(user: string): Promise<void> {
-    const victim = evictionFor(user, this.workspaces.values(), this.options, Date.now());
+    const victim = evictionFor(user, this.workspaces.values(), this.options, Date.now(), this.options.holds);
     if (!victim) return;
     this.logger.info({ user: victim.user, for: user }, 'stopping the least recently active workspace to make room');
     // Counted as stopped at once, so a second spawn arriving now picks another victim or waits.

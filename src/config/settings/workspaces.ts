@@ -14,4 +14,11 @@ export const workspaceSettings = {
     schema: duration(),
   },
   max_concurrent_spawns: { help: 'Spawns in flight at once; more wait in order.', default: '8', schema: int(1, 10_000) },
+  idle_warning: {
+    help: 'An open editor tab shows a notice with a "Keep working" button this long before an idle stop (0 = no notice).',
+    default: '2m',
+    schema: duration(),
+  },
+  prewarm_max_users: { help: 'Users in one pre-warm job at most.', default: '1000', schema: int(1, 100_000) },
+  prewarm_max_hold: { help: 'Longest holdFor a pre-warm job may ask for.', default: '12h', schema: duration() },
 } satisfies SettingGroup;
