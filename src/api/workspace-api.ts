@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { Logger } from 'pino';
 import { mayManage, requireAdmin } from '../auth/access.js';
-import type { Authenticated, Authenticator } from '../auth/authenticator.js';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { LaunchLinks } from '../auth/launch-links.js';
 import type { Session } from '../auth/sessions.js';
 import type { Identity } from '../auth/identity.js';
@@ -18,6 +18,7 @@ import { redirect, sendJson, sendPage } from '../http/respond.js';
 import { LAUNCH_PREFIX, WORKSPACE_PREFIX } from '../http/route.js';
 import type { WorkspaceManager } from '../workspaces/manager.js';
 import type { Workspace } from '../workspaces/workspace.js';
+import type { ApiEndpoint, Call, Caller } from './endpoint.js';
 import { streamProgress } from './progress-stream.js';
 import type { RateLimiter } from './rate-limit.js';
 import { archiveBeforeDeletion } from './volume-archive.js';
@@ -42,33 +43,13 @@ export interface WorkspaceApiOptions {
   maxBodyBytes: number;
   /** A restore's whole time, body and unpacking (the only long request). */
   restoreTimeoutMs: number;
+  /** More calls in the same table (the pre-warm jobs), authenticated and checked the same way. */
+  endpoints?: ApiEndpoint[];
   logger: Logger;
 }
 
 /** Answers an `/api/…` request; the gateway turns what it throws into the JSON error. */
 export type ApiHandler = (req: IncomingMessage, res: ServerResponse, path: string, ctx: RequestContext) => Promise<void>;
-
-/** Who may make a call: every signed-in user (about themself), the workspace's owner or an admin, or admins only. */
-type Caller = 'user' | 'owner' | 'admin';
-
-interface Call {
-  /** The caller, and `user`: the workspace the call is about (the caller's own for `/me` and the create call). */
-  req: IncomingMessage;
-  res: ServerResponse;
-  auth: Authenticated;
-  user: string;
-  ctx: RequestContext;
-}
-
-interface Endpoint {
-  method: string;
-  /** Path segments after `/api`; `:user` is a user id or `me`. */
-  pattern: string[];
-  who: Caller;
-  /** An LMS frontend on another origin may make it (GATEWAY_LMS_ORIGINS). */
-  cors?: true;
-  handle: (call: Call) => Promise<void> | void;
-}
 
 /** How long a create call waits before answering `starting` (it catches quick failures). */
 const CREATE_GRACE_MS = 300;
@@ -100,7 +81,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
 
   const restoreCall = ({ req, res, user }: Call) => restore(req, res, user);
 
-  const endpoints: Endpoint[] = [
+  const endpoints: ApiEndpoint[] = [
     {
       // The LMS's existing call: starts the caller's workspace and hands the token over as the cookie.
       // The LMS's existing call: starts the caller's workspace and answers a launch link that opens in a browser without a gateway cookie.
@@ -220,6 +201,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
       who: 'admin',
       handle: restoreCall,
     },
+    ...(options.endpoints ?? []),
   ];
 
   /** A launch link: its own credential, so it is used before (and instead of) a sign-in. */
@@ -258,7 +240,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
     if (endpoint.handle !== restoreCall) refuseLargeBody(req, options.maxBodyBytes);
     const user = endpoint.pattern.includes(':user') ? targetUser(segments[1]!, identity) : identity.user;
     authorize(endpoint.who, identity, user);
-    await endpoint.handle({ req, res, auth, user, ctx });
+    await endpoint.handle({ req, res, auth, user, ctx, segments });
   };
 
   async function restore(req: IncomingMessage, res: ServerResponse, user: string) {
@@ -287,11 +269,11 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
 }
 
 function matchesPattern(pattern: string[], segments: string[]): boolean {
-  return pattern.length === segments.length && pattern.every((p, i) => p === ':user' || p === segments[i]);
+  return pattern.length === segments.length && pattern.every((p, i) => p.startsWith(':') || p === segments[i]);
 }
 
 /** A CORS preflight from a listed LMS origin: the methods of the call, the `Authorization` header, no credentials. */
-function preflight(res: ServerResponse, matches: Endpoint[]): void {
+function preflight(res: ServerResponse, matches: ApiEndpoint[]): void {
   res.writeHead(204, {
     'access-control-allow-methods': matches.map((e) => e.method).join(', '),
     'access-control-allow-headers': 'Authorization, Content-Type',
