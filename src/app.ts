@@ -2,6 +2,8 @@ import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { prewarmEndpoints } from './api/prewarm-api.js';
+import { IdleNotices } from './api/idle-notices.js';
 import { RateLimiter } from './api/rate-limit.js';
 import { createWorkspaceApi } from './api/workspace-api.js';
 import { authenticatorOf, cookieNamesOf } from './auth/authenticator.js';
@@ -19,6 +21,8 @@ import { WorkspaceForwarding } from './http/workspace-forwarding.js';
 import { GatewayError } from './errors.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics, type MetricsJson } from './metrics/metrics.js';
+import { FileJobStore } from './prewarm/job-store.js';
+import { Prewarmer } from './prewarm/prewarmer.js';
 import { SocketRegistry } from './proxy/socket-registry.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { WorkspaceHolds } from './workspaces/holds.js';
@@ -49,6 +53,7 @@ export interface App {
   logger: Logger;
   sockets: SocketRegistry;
   idlePolicy: IdlePolicy;
+  prewarmer: Prewarmer;
   /** A session was logged out here (a cluster's leader tells its workers). */
   onLogout(listener: (session: Session) => void): () => void;
   /** Listens on config host/port; resolves with the bound address. */
@@ -95,8 +100,23 @@ export function createApp(options: AppOptions): App {
     cookieNames: cookieNamesOf(config),
     logger,
   });
+  const prewarmer = new Prewarmer({
+    manager,
+    holds,
+    store: new FileJobStore(config.state_dir),
+    limits: { maxUsers: config.prewarm_max_users, maxHoldMs: config.prewarm_max_hold },
+    maxConcurrentSpawns: config.max_concurrent_spawns,
+    maxRunning: config.max_running,
+    evictIdleAfterMs: config.evict_idle_after,
+    logger,
+  });
   const loggedOut = new Listeners<[Session]>();
   const hotPath = new HotPath({ authenticate, directory: manager, forwarding, adminWorkspaceAccess: config.admin_workspace_access, logger });
+  // The idle policy is made below; the notices ask it only once streams are open.
+  const idleNotices =
+    config.idle_warning > 0
+      ? new IdleNotices({ manager, stopsAt: (user) => idlePolicy.stopsAt(user), warningMs: config.idle_warning, idleTimeoutMs: config.idle_timeout, logger })
+      : undefined;
   const api = createWorkspaceApi({
     manager,
     authenticate,
@@ -113,6 +133,8 @@ export function createApp(options: AppOptions): App {
     rateLimiter: new RateLimiter(config.start_rate_limit),
     maxBodyBytes: config.max_api_body,
     restoreTimeoutMs: config.restore_timeout,
+    idleNotices,
+    endpoints: prewarmEndpoints(prewarmer, config.max_api_body),
     logger,
   });
   const gateway = new Gateway({ config, authenticate, manager, hotPath, forwarding, metrics, logger, api, policy, runtimeName: runtime.name });
@@ -161,6 +183,7 @@ export function createApp(options: AppOptions): App {
     logger,
     sockets,
     idlePolicy,
+    prewarmer,
     onLogout: (listener) => loggedOut.add(listener),
     async listen() {
       await new Promise<void>((ok, fail) => {
@@ -183,12 +206,15 @@ export function createApp(options: AppOptions): App {
         (err: Error) => logger.warn({ err: err.message }, 'could not list workspaces at start'),
       );
       idlePolicy.start();
+      await prewarmer.resume();
       void manager.watch(lifetime.signal).catch((err: Error) => logger.error({ err: err.message }, 'engine event stream ended'));
       return address;
     },
     async close() {
       lifetime.abort();
       idlePolicy.stop();
+      idleNotices?.close();
+      prewarmer.close();
       sockets.destroyAll();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));

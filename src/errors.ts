@@ -12,6 +12,9 @@ export type ErrorCode =
   | 'bad_path'
   | 'bad_host'
   | 'bad_archive'
+  | 'bad_json'
+  | 'prewarm_in_past'
+  | 'state_unavailable'
   | 'unauthorized'
   | 'token_missing'
   | 'token_invalid'
@@ -202,5 +205,18 @@ export class TooManyWebSocketsError extends GatewayError {
 export class NoStorageError extends GatewayError {
   constructor() {
     super('no_storage', 501, 'This runtime keeps no files the gateway can read, so there is nothing to back up or restore here.');
+  }
+}
+
+/** The state folder could not be written: what needed it (a pre-warm job) was not made. */
+export class StateUnavailableError extends GatewayError {
+  constructor(detail: string) {
+    super(
+      'state_unavailable',
+      503,
+      'The gateway cannot save the job in its state folder (GATEWAY_STATE_DIR); nothing was scheduled. Tell the operator.',
+      { 'Retry-After': '30' },
+      detail,
+    );
   }
 }

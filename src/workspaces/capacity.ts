@@ -9,6 +9,13 @@ export interface CapacityLimits {
   evictIdleAfterMs?: number;
 }
 
+/** Places taken: running workspaces and those starting. */
+export function placesInUse(workspaces: Iterable<Workspace>): number {
+  let busy = 0;
+  for (const ws of workspaces) if (ws.state === 'running' || ws.pending) busy++;
+  return busy;
+}
+
 /**
  * Whether `user`'s workspace may start now: undefined when there is room;
  * the workspace to stop first when all places are taken and the least

@@ -36,6 +36,7 @@ export async function startGateway(env: Record<string, string> = {}, runtime?: R
       GATEWAY_JWT_SECRET: SECRET,
       GATEWAY_RUNTIME: 'process',
       GATEWAY_DATA_ROOT: mkdtempSync(join(tmpdir(), 'wg-data-')),
+      GATEWAY_STATE_DIR: mkdtempSync(join(tmpdir(), 'wg-state-')),
       GATEWAY_SPAWN_TIMEOUT: '20s',
       ...env,
     },
