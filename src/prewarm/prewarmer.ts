@@ -149,6 +149,7 @@ export class Prewarmer {
     return Math.max(0, toStart - Math.max(0, maxRunning - placesInUse(this.options.manager.all())));
   }
 
+  /** Stops scheduling and saving; the jobs carry on in the next gateway on this state folder. */
   close(): void {
     this.closed = true;
     for (const timer of this.timers.values()) clearTimeout(timer);
@@ -247,8 +248,13 @@ export class Prewarmer {
     this.options.holds.releaseAll(job.id);
   }
 
-  /** Writes in the background; a write already under way is followed by one more with the latest state. */
+  /**
+   * Writes in the background; a write already under way is followed by one
+   * more with the latest state. A closed prewarmer writes nothing: its spawns
+   * may still finish, after a new gateway took the file over.
+   */
   private save(): void {
+    if (this.closed) return;
     this.persist().catch((err: Error) => this.saveFailed(err));
   }
 
