@@ -21,6 +21,7 @@ import { requestHost, requestProto, type OriginPolicy } from './origin.js';
 import { peerAddress } from './peer.js';
 import { rejectUpgrade, sendError } from './respond.js';
 import { WORKSPACE_PREFIX, type Route } from './route.js';
+import { noticeScriptTag } from '../api/idle-notices.js';
 
 export type WorkspaceRoute = Extract<Route, { kind: 'workspace' }>;
 
@@ -56,6 +57,8 @@ export class WorkspaceForwarding {
   private readonly pendingSessions = new WeakMap<Duplex, Session>();
   /** Closes WebSockets whose session went idle, often enough for the idle setting and never more than twice a second. */
   private readonly sessionSweeper: NodeJS.Timeout;
+  /** Whether the workbench page gets the idle notice's script (GATEWAY_IDLE_WARNING is not 0). */
+  private readonly notices: boolean;
 
   constructor(private readonly deps: ForwardingDeps) {
     const { config } = deps;
@@ -69,6 +72,7 @@ export class WorkspaceForwarding {
       reject: rejectUpgrade,
     });
     this.webSockets = new SocketCap(config.max_websockets_per_user);
+    this.notices = config.idle_warning > 0;
     this.sessionSweeper = setInterval(() => this.closeIdleSessions(), Math.min(30_000, Math.max(500, deps.sessions.idleMs / 10)));
     this.sessionSweeper.unref();
   }
@@ -77,7 +81,9 @@ export class WorkspaceForwarding {
   web(req: IncomingMessage, res: ServerResponse, requestId: string, r: WorkspaceRoute, endpoint: Endpoint, setCookie?: string): void {
     this.deps.directory.touch(r.user, 'request');
     this.deps.metrics.proxied.inc();
-    this.http.forward(req, res, r.user, endpoint, toWorkspace(req, this.context(req, requestId, r), false), setCookie);
+    // The workbench is the workspace's root page (code-server 4 serves it at `/?folder=…`): it alone gets the notice's script.
+    const tag = this.notices && r.rest === '/' && req.method === 'GET' ? noticeScriptTag(r.user) : undefined;
+    this.http.forward(req, res, r.user, endpoint, toWorkspace(req, this.context(req, requestId, r), false), setCookie, tag);
   }
 
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, auth: Authenticated, r: WorkspaceRoute, endpoint: Endpoint): void {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { UpstreamError, UpstreamTimeoutError, type GatewayError } from '../errors.js';
 import type { Endpoint } from '../runtimes/runtime.js';
 import { HOP_BY_HOP, type Outgoing } from './forward-headers.js';
+import { injectablePage, MAX_INJECTED_PAGE_BYTES, withTag, type PageEncoding } from './page-injection.js';
 import { bodyUnread } from './request-body.js';
 import { endpointKey, type UpstreamFailure } from './upstream.js';
 import { UpstreamConnection, type ResponseSink } from './upstream-connection.js';
@@ -39,12 +40,15 @@ export class HttpForwarder {
     this.sweeper.unref();
   }
 
-  /** `setCookie`: the gateway's own cookie for the answer (a session started or renewed). */
-  forward(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint, outgoing: Outgoing, setCookie?: string): void {
+  /**
+   * `setCookie`: the gateway's own cookie for the answer (a session started or renewed).
+   * `tag`: HTML to add before `</head>` when the answer is an HTML page (see page-injection.ts).
+   */
+  forward(req: IncomingMessage, res: ServerResponse, user: string, endpoint: Endpoint, outgoing: Outgoing, setCookie?: string, tag?: string): void {
     const key = endpointKey(endpoint);
     let pool = this.pools.get(key);
     if (!pool) this.pools.set(key, (pool = new UpstreamPool(endpoint)));
-    new Exchange(req, res, user, this.options, pool, outgoing, setCookie).start();
+    new Exchange(req, res, user, this.options, pool, outgoing, setCookie, tag).start();
   }
 
   private sweep(): void {
@@ -113,16 +117,31 @@ class UpstreamPool {
 const EXCHANGE = Symbol('exchange');
 type Answering = ServerResponse & { [EXCHANGE]: Exchange };
 
+/** An HTML answer held back whole to add a tag to it: its head as it will go out, and the body so far. */
+interface HeldPage {
+  statusCode: number;
+  headers: string[];
+  encoding: PageEncoding;
+  chunks: Buffer[];
+  bytes: number;
+}
+
+/** Headers that no longer describe a page once a tag is added to it (uncompressed, longer, other bytes). */
+const CHANGED_BY_TAG: ReadonlySet<string> = new Set(['content-length', 'content-encoding', 'etag', 'content-md5']);
+
 /**
  * One request in flight: the workspace's answer head goes to the client, the
  * body follows with backpressure (the workspace's socket pauses while the
  * client's is full), and a client that leaves takes the connection with it,
- * so a paused download never holds a pooled connection.
+ * so a paused download never holds a pooled connection. With a `tag`, an
+ * HTML answer is held back instead (up to MAX_INJECTED_PAGE_BYTES), and goes
+ * out uncompressed with the tag in it.
  */
 class Exchange implements ResponseSink {
   private connection?: UpstreamConnection;
   private done = false;
   private retried = false;
+  private held?: HeldPage;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -132,6 +151,7 @@ class Exchange implements ResponseSink {
     private readonly pool: UpstreamPool,
     private readonly outgoing: Outgoing,
     private readonly setCookie: string | undefined,
+    private readonly tag: string | undefined,
   ) {}
 
   start(): void {
@@ -164,6 +184,13 @@ class Exchange implements ResponseSink {
     // Answered before the request's body arrived: the gateway will not read the rest and closes the
     // connection after the answer (http/unread-body.ts), which the client must hear before it sends again.
     if (bodyUnread(this.req)) kept.push('Connection', 'close');
+    if (this.tag !== undefined && this.req.method === 'GET') {
+      const encoding = injectablePage(statusCode, rawHeaders);
+      if (encoding) {
+        this.held = { statusCode, headers: kept, encoding, chunks: [], bytes: 0 };
+        return true;
+      }
+    }
     try {
       this.res.writeHead(statusCode, kept);
       return true;
@@ -181,6 +208,14 @@ class Exchange implements ResponseSink {
   data(chunk: Buffer): boolean {
     // A response that ended (or broke) takes no more: writing would raise an error nobody listens to.
     if (this.res.writableEnded) return true;
+    const held = this.held;
+    if (held) {
+      held.chunks.push(chunk);
+      held.bytes += chunk.length;
+      if (held.bytes <= MAX_INJECTED_PAGE_BYTES) return true;
+      // Too big to hold: it goes on as it came, streamed from here on.
+      return this.release(held.headers, Buffer.concat(held.chunks), false);
+    }
     return this.res.write(chunk);
   }
 
@@ -188,7 +223,34 @@ class Exchange implements ResponseSink {
     this.done = true;
     // The connection may carry the next exchange now: a late 'drain' here must not resume it.
     this.connection = undefined;
-    this.res.end();
+    const held = this.held;
+    if (!held) return void this.res.end();
+    const body = Buffer.concat(held.chunks);
+    const page = withTag(body, held.encoding, this.tag!);
+    if (!page) return void this.release(held.headers, body, true);
+    const headers: string[] = [];
+    for (let i = 0; i < held.headers.length; i += 2) {
+      if (!CHANGED_BY_TAG.has(held.headers[i]!.toLowerCase())) headers.push(held.headers[i]!, held.headers[i + 1]!);
+    }
+    headers.push('Content-Length', String(page.length));
+    this.release(headers, page, true);
+  }
+
+  /** The held answer goes out with `headers` and `body` (and its end, if `last`); false when the client's buffer is full. */
+  private release(headers: string[], body: Buffer, last: boolean): boolean {
+    const { statusCode } = this.held!;
+    this.held = undefined;
+    try {
+      this.res.writeHead(statusCode, headers);
+    } catch {
+      this.res.destroy();
+      return true;
+    }
+    if (last) {
+      this.res.end(body);
+      return true;
+    }
+    return this.res.write(body);
   }
 
   fail(kind: UpstreamFailure, stale: boolean): void {
@@ -201,6 +263,8 @@ class Exchange implements ResponseSink {
     }
     this.done = true;
     this.connection = undefined;
+    // A page held back for its tag broke off: nothing of it went out, so the client gets the error instead.
+    this.held = undefined;
     // The client left: nothing to tell anyone.
     if (res.destroyed && !res.writableFinished) return;
     options.onFailure(user, kind);
