@@ -47,8 +47,9 @@ COPY --from=build /app/dist ./dist
 # at ../../images/demo-workspace/server.mjs).
 COPY images/demo-workspace/server.mjs ./images/demo-workspace/server.mjs
 
-# The process runtime keeps per-user folders under ./data (GATEWAY_DATA_ROOT).
-RUN mkdir -p /app/data && chown node:node /app/data
+# The process runtime keeps per-user folders under ./data (GATEWAY_DATA_ROOT);
+# pre-warm jobs live in ./state (GATEWAY_STATE_DIR, a volume in compose).
+RUN mkdir -p /app/data /app/state && chown node:node /app/data /app/state
 
 # Non-root: the base image's `node` user (uid 1000). To use the engine socket
 # (root:docker, mode 660 on most hosts) the container needs the socket's group

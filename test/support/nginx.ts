@@ -13,7 +13,7 @@ import { freePort } from './http.js';
 const NGINX = '/usr/sbin/nginx';
 
 /** The gateway's own paths; everything else is the LMS's. */
-const GATEWAY_LOCATIONS = ['/ws/', '/api/users/workspace/', '/api/workspaces', '/api/launch/', '= /api/logout'];
+const GATEWAY_LOCATIONS = ['/ws/', '/api/users/workspace/', '/api/workspaces', '/api/prewarm', '/api/launch/', '= /api/logout'];
 
 export interface EdgeOptions {
   /** e.g. http://127.0.0.1:8080, no path: proxy_pass must pass the request URI untouched. */
