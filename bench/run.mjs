@@ -2,7 +2,8 @@
 // `npm run bench`: the gateway against the backend itself (direct), nginx and
 // configurable-http-proxy, all on 127.0.0.1 in one run, in interleaved rounds;
 // then, when a Docker Engine answers, a spawn storm, sequential spawns, cold
-// start and wake; then, when the swarm test bed is up, a storm, cold start and
+// start and wake; then the lecture hall (200 first page loads at once, cold and
+// pre-warmed); then, when the swarm test bed is up, a storm, cold start and
 // wake on the swarm runtime. Prints the tables, writes the raw figures to
 // bench/results/.
 // See bench/README.md for every option and what each figure means.
@@ -12,6 +13,7 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { engineAnswers, engineBench, engineVersion } from './lib/engine.mjs';
+import { lectureBench } from './lib/lecture.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { readSwarmBed, swarmAnswers, swarmBench } from './lib/swarm.mjs';
 import { treeRssKiB } from './lib/procstat.mjs';
@@ -32,6 +34,17 @@ const env = process.env;
 const flag = (name) => argv.includes(name);
 const quick = flag('--quick') || env.BENCH_QUICK === '1';
 const num = (name, fallback) => (env[name] !== undefined && env[name] !== '' ? Number(env[name]) : fallback);
+const PARTS = ['proxy', 'engine', 'lecture', 'swarm'];
+const only = (env.BENCH_ONLY ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+if (only.some((p) => !PARTS.includes(p))) {
+  console.error(`BENCH_ONLY takes a comma-separated list of ${PARTS.join(', ')} (not ${env.BENCH_ONLY})`);
+  process.exit(2);
+}
+/** Whether BENCH_ONLY (when set) selects this part. */
+const selected = (part) => only.length === 0 || only.includes(part);
 
 const opts = {
   quick,
@@ -52,19 +65,29 @@ const opts = {
   busyLimit: num('BENCH_BUSY_LIMIT', 0.15),
   chpVersion: env.BENCH_CHP_VERSION ?? '5',
   nginxWorkers: num('BENCH_NGINX_WORKERS', 1),
-  proxy: !(flag('--engine-only') || env.BENCH_PROXY === '0'),
+  only,
+  proxy: !(flag('--engine-only') || env.BENCH_PROXY === '0') && selected('proxy'),
   engine: flag('--no-engine') ? '0' : flag('--engine') ? '1' : (env.BENCH_ENGINE ?? 'auto'),
   stormUsers: Math.min(200, Math.max(1, num('BENCH_STORM_USERS', quick ? 10 : 50))),
   sequentialBudgetS: num('BENCH_SEQ_BUDGET', quick ? 4 : 30),
   coldReps: num('BENCH_COLD_REPS', quick ? 1 : 3),
+  lecture: env.BENCH_LECTURE ?? 'auto',
+  lectureUsers: Math.min(300, Math.max(1, num('BENCH_LECTURE_USERS', quick ? 20 : 200))),
+  lecturePrewarm: env.BENCH_LECTURE_PREWARM ?? 'auto',
   swarm: env.BENCH_SWARM ?? 'auto',
   swarmStormUsers: Math.min(200, Math.max(1, num('BENCH_SWARM_STORM_USERS', quick ? 6 : 20))),
   profile: flag('--profile') || env.BENCH_PROFILE === '1',
-  maxSeconds: num('BENCH_MAX_SECONDS', quick ? 240 : 900),
+  maxSeconds: num('BENCH_MAX_SECONDS', quick ? 360 : 1500),
 };
-if (!['auto', '0', '1'].includes(opts.swarm)) {
-  console.error(`BENCH_SWARM must be auto, 0 or 1 (not ${opts.swarm})`);
-  process.exit(2);
+for (const [name, value] of [
+  ['BENCH_SWARM', opts.swarm],
+  ['BENCH_LECTURE', opts.lecture],
+  ['BENCH_LECTURE_PREWARM', opts.lecturePrewarm],
+]) {
+  if (!['auto', '0', '1'].includes(value)) {
+    console.error(`${name} must be auto, 0 or 1 (not ${value})`);
+    process.exit(2);
+  }
 }
 installExitHandlers(opts.maxSeconds);
 
@@ -577,6 +600,149 @@ function printProfile(p) {
 }
 
 /**
+ * The lecture hall on the local Docker Engine: run when BENCH_LECTURE=1, or
+ * with `auto` when the engine answers (and the engine part is not switched
+ * off). A failure is recorded, not thrown, so the figures measured before it
+ * are still printed; with BENCH_LECTURE=1 the bench then exits with 1.
+ */
+async function lecturePart() {
+  if (!selected('lecture')) return { skipped: `not selected (BENCH_ONLY=${only.join(',')})`, unselected: true };
+  if (opts.lecture === '0') return { skipped: 'disabled (BENCH_LECTURE=0)' };
+  if (opts.lecture === 'auto' && opts.engine === '0') return { skipped: 'the engine part is disabled (BENCH_ENGINE=0; BENCH_LECTURE=1 runs it anyway)' };
+  if (!(await engineAnswers())) {
+    if (opts.lecture === '1') return { error: 'BENCH_LECTURE=1 but no Docker Engine answers at /var/run/docker.sock' };
+    return { skipped: 'no Docker Engine answered at /var/run/docker.sock' };
+  }
+  machine.docker ??= await engineVersion();
+  try {
+    const r = await lectureBench({ users: opts.lectureUsers, secret: SECRET, work, prewarm: opts.lecturePrewarm, log: say });
+    if (opts.lecturePrewarm === '1' && r.prewarm?.skipped) r.prewarm.error = `BENCH_LECTURE_PREWARM=1 but ${r.prewarm.skipped}`;
+    return r;
+  } catch (err) {
+    say(`lecture: FAILED ${err.message}`);
+    return { error: err.message };
+  }
+}
+
+/** Milliseconds below a second, seconds above. */
+const t = (ms) => (!Number.isFinite(ms) ? '–' : ms < 1000 ? `${fmt(ms)} ms` : `${fmt(ms / 1000, 2)} s`);
+const mib = (v) => (Number.isFinite(v) ? `${fmt(v)} MiB` : '–');
+
+function printLecture(l) {
+  print(
+    `Lecture hall: ${l.users} students, image ${l.image}, GATEWAY_MAX_CONCURRENT_SPAWNS=${l.max_concurrent_spawns}, GATEWAY_MAX_RUNNING=${l.max_running}, ` +
+      `engine ${machine.docker}; the gateway is \`node dist/main.js\` (Docker runtime) in its own process`,
+  );
+  const c = l.cold;
+  const r = l.running;
+  const p = l.prewarm && !l.prewarm.skipped ? l.prewarm : undefined;
+  const w = l.prewarmed;
+  const per = (x) => [t(x.p50_ms), t(x.p95_ms), t(x.p99_ms), t(x.max_ms)];
+  const rows = [
+    [
+      'cold: first page loads at once',
+      `${c.ready}/${c.users}`,
+      t(c.all_ready_ms),
+      ...per(c.per_user),
+      String(c.duplicate_containers),
+      String(c.error_responses),
+      String(c.capacity_responses),
+      fmt(c.starting_pages),
+      mib(c.gateway_rss_at_running_mib),
+    ],
+    [
+      'running: page loads at once',
+      `${r.ready}/${r.users}`,
+      t(r.all_answered_ms),
+      ...per(r.first_answer),
+      '–',
+      String(r.error_responses),
+      String(r.capacity_responses),
+      fmt(r.starting_pages),
+      mib(r.gateway_rss_mib),
+    ],
+  ];
+  if (p) {
+    const notReady = Object.entries(p.users_by_state)
+      .filter(([k]) => k !== 'ready')
+      .reduce((sum, [, n]) => sum + n, 0);
+    rows.push([
+      'pre-warm: POST → all ready',
+      `${p.ready}/${l.users}`,
+      t(p.all_ready_ms),
+      ...per(p.per_user),
+      String(p.duplicate_containers),
+      String(notReady),
+      '–',
+      '–',
+      mib(p.gateway_rss_at_running_mib),
+    ]);
+  }
+  if (w)
+    rows.push([
+      'pre-warmed: first page loads at once',
+      `${w.ready}/${w.users}`,
+      t(w.all_answered_ms),
+      ...per(w.first_answer),
+      String(w.duplicate_containers),
+      String(w.error_responses),
+      String(w.capacity_responses),
+      fmt(w.starting_pages),
+      mib(w.gateway_rss_mib),
+    ]);
+  print(
+    table(
+      [
+        'lecture hall',
+        'ready',
+        'all ready after',
+        'p50/user',
+        'p95/user',
+        'p99/user',
+        'max/user',
+        'duplicates',
+        'errors',
+        'capacity 503',
+        'starting pages',
+        'gateway RSS',
+      ],
+      rows,
+    ),
+  );
+  print('cold: every browser re-loads like the starting page until its own workspace answers (per user: until then). running / pre-warmed: one');
+  print("page load per student, all at once, timed to the gateway's answer (it should be the workspace, never the starting page). pre-warm: from");
+  print("POST /api/prewarm (readyBy now) until each user was ready (the job's readyAt, else the first GET /api/prewarm/<id> that showed it; polled");
+  print('every 250 ms until none is pending or starting; errors: users not ready). errors elsewhere: answers other than the starting page, the own');
+  print(`workspace or a capacity 503. gateway RSS: of its process at ${l.users} running (pre-warm: after the job), from /proc.`);
+  const e0 = l.engine_before;
+  const e1 = l.engine_at_running;
+  const gm = c.gateway_metrics ?? {};
+  print(
+    `gateway: RSS idle ${mib(l.gateway_idle_rss_mib)}, peak in the cold storm ${mib(c.gateway_peak_rss_mib)}` +
+      `${p ? `, peak in the pre-warm ${mib(p.gateway_peak_rss_mib)}` : ''}; at ${fmt(c.running_containers)} running its V8 heap holds ${mib(gm.heap_used_mib)} ` +
+      `(of ${mib(gm.heap_total_mib)} allocated; external ${mib(gm.external_mib)}); CPU ${fmt(c.gateway_cpu_s, 1)} s for the cold storm` +
+      `${p ? `, ${fmt(p.gateway_cpu_s, 1)} s for the pre-warm` : ''}; one spawn (start until the editor answered, ${l.max_concurrent_spawns} at a time) took ` +
+      `${t(gm.spawn_mean_s * 1000)} on average${p?.gateway_metrics ? ` (pre-warm: ${t(p.gateway_metrics.spawn_mean_s * 1000)})` : ''}.`,
+  );
+  print(
+    `machine: one demo workspace ≈ ${mib(l.fit.container_mib)} in its cgroup; MemAvailable fell ${mib(c.machine_mib_per_workspace)} per running workspace ` +
+      `(container, shim, engine); the engine's processes (dockerd, containerd, shims: ${e1?.processes}) ${mib(e1?.pss_kib / 1024)} PSS at ${fmt(c.running_containers)} running ` +
+      `(${mib(e0?.pss_kib / 1024)} before; RSS ${mib(e1?.rss_kib / 1024)} counts shared pages per shim); removing ${fmt(c.running_containers)} workspaces took ${t(l.removal_ms)}.`,
+  );
+  if (l.prewarm?.skipped) print(`pre-warm half skipped: ${l.prewarm.skipped}`);
+  if (p?.not_ready?.length) print(`pre-warm users not ready (first ${p.not_ready.length}): ${JSON.stringify(p.not_ready.slice(0, 5))}`);
+  if (c.errors?.length) print(`cold storm errors (first ${Math.min(5, c.errors.length)}): ${JSON.stringify(c.errors.slice(0, 5))}`);
+  for (const [label, x] of [
+    ['running', r],
+    ['pre-warmed', w],
+  ])
+    if (x?.errors?.length) print(`${label} page load errors (first ${Math.min(5, x.errors.length)}): ${JSON.stringify(x.errors.slice(0, 5))}`);
+  const warnings = [...(c.gateway_warnings ?? []), ...(p?.gateway_warnings ?? [])];
+  if (warnings.length) print(`gateway warnings (first ${Math.min(5, warnings.length)}): ${JSON.stringify(warnings.slice(0, 5))}`);
+  if (l.left_behind_containers) print(`lecture: ${l.left_behind_containers} containers left after clean-up (the exit hook tries again)`);
+}
+
+/**
  * The swarm runtime on the swarm test bed, after the docker figures: run when
  * BENCH_SWARM=1, or with `auto` when the bed is up (and the engine part is
  * not switched off). A failure is recorded, not thrown, so the figures
@@ -693,7 +859,9 @@ try {
 
   let engine = opts.engine;
   if (engine === 'auto') engine = (await engineAnswers()) ? '1' : '0';
-  if (engine === '1') {
+  if (!selected('engine')) {
+    results.engine = { skipped: `not selected (BENCH_ONLY=${only.join(',')})`, unselected: true };
+  } else if (engine === '1') {
     if (!(await engineAnswers())) throw new Error('BENCH_ENGINE=1 but no Docker Engine answers at /var/run/docker.sock');
     machine.docker = await engineVersion();
     results.engine = await engineBench({
@@ -706,7 +874,8 @@ try {
   } else {
     results.engine = { skipped: opts.engine === '0' ? 'disabled (BENCH_ENGINE=0 / --no-engine)' : 'no Docker Engine answered at /var/run/docker.sock' };
   }
-  results.swarm = await swarmPart();
+  results.lecture = await lecturePart();
+  results.swarm = selected('swarm') ? await swarmPart() : { skipped: `not selected (BENCH_ONLY=${only.join(',')})`, unselected: true };
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
@@ -745,14 +914,24 @@ if (opts.proxy) {
 if (results.engine && !results.engine.skipped) {
   print();
   printEngine(results.engine);
-} else if (results.engine?.skipped) {
+} else if (results.engine?.skipped && !results.engine.unselected) {
   print();
   print(`engine part skipped: ${results.engine.skipped}`);
+}
+if (results.lecture && !results.lecture.skipped && !results.lecture.error) {
+  print();
+  printLecture(results.lecture);
+} else if (results.lecture?.skipped && !results.lecture.unselected) {
+  print();
+  print(`lecture hall skipped: ${results.lecture.skipped}`);
+} else if (results.lecture?.error) {
+  print();
+  print(`lecture hall FAILED: ${results.lecture.error}`);
 }
 if (results.swarm && !results.swarm.skipped && !results.swarm.error) {
   print();
   printSwarm(results.engine, results.swarm);
-} else if (results.swarm?.skipped) {
+} else if (results.swarm?.skipped && !results.swarm.unselected) {
   print();
   print(`swarm part skipped: ${results.swarm.skipped}`);
 } else if (results.swarm?.error) {
@@ -771,4 +950,5 @@ writeFileSync(
 writeFileSync(join(BENCH_DIR, 'results', `${stamp}.txt`), out.join('\n') + '\n');
 print();
 print(`raw results: ${file} (took ${fmt(results.duration_s)} s)`);
-process.exit(results.swarm?.error && opts.swarm === '1' ? 1 : 0);
+const failed = (results.swarm?.error && opts.swarm === '1') || (results.lecture?.error && opts.lecture === '1') || results.lecture?.prewarm?.error;
+process.exit(failed ? 1 : 0);

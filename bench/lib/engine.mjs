@@ -12,7 +12,7 @@ import { median, nowMs, onExit, percentile, run, sleep } from './util.mjs';
 
 export const ENGINE_SOCKET = '/var/run/docker.sock';
 export const DOCKER_CLI = '/usr/bin/docker';
-const INSTANCE_LABEL = 'workspace-gateway.instance';
+export const INSTANCE_LABEL = 'workspace-gateway.instance';
 const USER_LABEL = 'workspace-gateway.user';
 
 /** True when a Docker Engine answers at the local socket within 2 s. */
@@ -33,7 +33,7 @@ export async function engineVersion() {
   return r.code === 0 ? r.stdout.trim() : 'unknown';
 }
 
-async function buildImage() {
+export async function buildImage() {
   const r = await run('bash', [join(REPO, 'images/demo-workspace/build-image.sh')], {
     timeoutMs: 300_000,
     cwd: REPO,
@@ -44,14 +44,14 @@ async function buildImage() {
   return tag;
 }
 
-const docker = new Docker({ socketPath: ENGINE_SOCKET });
+export const docker = new Docker({ socketPath: ENGINE_SOCKET });
 
 async function inBatches(items, size, fn) {
   for (let i = 0; i < items.length; i += size) await Promise.allSettled(items.slice(i, i + size).map(fn));
 }
 
 /** Removes every container and volume of the instance (and its networks unless `keepNetwork`). */
-async function cleanup(instance, { keepNetwork = false } = {}) {
+export async function cleanup(instance, { keepNetwork = false } = {}) {
   const filters = { label: [`${INSTANCE_LABEL}=${instance}`] };
   const containers = await docker.listContainers({ all: true, filters });
   await inBatches(containers, 16, (c) => docker.getContainer(c.Id).remove({ force: true, v: true }));
@@ -64,10 +64,10 @@ async function cleanup(instance, { keepNetwork = false } = {}) {
 }
 
 /** The same, synchronous, with the distribution's client: runs from the process 'exit' hook. */
-function cleanupSync(instance) {
+export function cleanupSync(instance, timeoutMs = 120_000) {
   const filter = `label=${INSTANCE_LABEL}=${instance}`;
   const cli = (args) =>
-    execFileSync(DOCKER_CLI, args, { encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'ignore'] })
+    execFileSync(DOCKER_CLI, args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'ignore'] })
       .split('\n')
       .filter(Boolean);
   const ids = cli(['ps', '-aq', '--filter', filter]);
@@ -79,7 +79,7 @@ function cleanupSync(instance) {
 }
 
 /** Containers per user label: duplicates are the ones beyond the first. */
-async function containersPerUser(instance) {
+export async function containersPerUser(instance) {
   const containers = await docker.listContainers({ all: true, filters: { label: [`${INSTANCE_LABEL}=${instance}`] } });
   const perUser = new Map();
   for (const c of containers) {
@@ -135,8 +135,8 @@ function timedRuntime(inner, log) {
   return { runtime: proxy, state };
 }
 
-/** One HTTP request to the gateway; `to` is a port on 127.0.0.1 or `{ host, port }`. */
-export function httpCall(to, method, path, headers, timeoutMs = 180_000) {
+/** One HTTP request to the gateway; `to` is a port on 127.0.0.1 or `{ host, port }`; `body` a string, if any. */
+export function httpCall(to, method, path, headers, timeoutMs = 180_000, body = undefined) {
   const { host, port } = typeof to === 'object' ? to : { host: '127.0.0.1', port: to };
   return new Promise((resolve, reject) => {
     const req = request({ host, port, method, path, headers, agent: false, timeout: timeoutMs }, (res) => {
@@ -147,7 +147,7 @@ export function httpCall(to, method, path, headers, timeoutMs = 180_000) {
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -205,7 +205,7 @@ export async function pageLoadUntilReady(port, user, jwt, deadline, counts, poll
 
 export const stats = (values) => {
   const ok = values.filter(Number.isFinite);
-  return { n: ok.length, p50_ms: percentile(ok, 50), p95_ms: percentile(ok, 95), max_ms: ok.length ? Math.max(...ok) : NaN };
+  return { n: ok.length, p50_ms: percentile(ok, 50), p95_ms: percentile(ok, 95), p99_ms: percentile(ok, 99), max_ms: ok.length ? Math.max(...ok) : NaN };
 };
 
 /** An HS256 JWT with these claims, signed with the run's secret, valid for 2 h. */
