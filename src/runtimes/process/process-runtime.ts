@@ -45,6 +45,8 @@ export class ProcessRuntime implements Runtime {
   private readonly children = new Map<string, Child>();
   /** Users whose last process died by itself, with why. */
   private readonly failures = new Map<string, { reason: string; at: Date }>();
+  /** Users whose process was stopped (their folder stays), with when: listed as stopped, not as gone. */
+  private readonly stoppedAt = new Map<string, Date>();
   /** Starts in flight, so concurrent calls for one user give one process. */
   private readonly launching = new Map<string, Promise<WorkspaceInfo>>();
   private readonly channel = new EventChannel<RuntimeEvent>();
@@ -90,6 +92,8 @@ export class ProcessRuntime implements Runtime {
     if (child) return this.info(user, child);
     const failure = this.failures.get(user);
     if (failure) return { user, state: 'error', reason: failure.reason, finishedAt: failure.at, image: this.command };
+    const stopped = this.stoppedAt.get(user);
+    if (stopped) return { user, state: 'stopped', finishedAt: stopped, image: this.command };
     return { user, state: 'absent' };
   }
 
@@ -106,11 +110,12 @@ export class ProcessRuntime implements Runtime {
   async remove(user: string, options: { volume?: boolean } = {}): Promise<void> {
     await this.stop(user);
     this.failures.delete(user);
+    this.stoppedAt.delete(user);
     if (options.volume) await rm(this.storage.folder(user), { recursive: true, force: true });
   }
 
   async list(): Promise<WorkspaceInfo[]> {
-    const users = new Set([...this.children.keys(), ...this.failures.keys()]);
+    const users = new Set([...this.children.keys(), ...this.failures.keys(), ...this.stoppedAt.keys()]);
     return Promise.all([...users].map((user) => this.inspect(user)));
   }
 
@@ -161,10 +166,14 @@ export class ProcessRuntime implements Runtime {
     };
     this.children.set(user, entry);
     this.failures.delete(user);
+    this.stoppedAt.delete(user);
     child.once('exit', (code, signal) => {
       if (this.children.get(user) === entry) this.children.delete(user);
       const id = String(child.pid);
-      if (entry.stopping) return this.channel.emit({ user, id, kind: 'stopped' });
+      if (entry.stopping) {
+        this.stoppedAt.set(user, new Date());
+        return this.channel.emit({ user, id, kind: 'stopped' });
+      }
       const reason = signal ? `killed by ${signal}` : `exited with code ${code}`;
       // The program's last line on stderr helps its owner; it is the workspace's output, not the gateway's.
       const lastLine = stderr.trim().split('\n').pop();
