@@ -2,10 +2,11 @@
 # Builds the code-server workspace image on a machine that cannot reach any
 # container registry (CI here), as an equivalent of images/workspace/Dockerfile:
 #
-#   1. code-server@4.100.3 is installed with the host's Node 20 and npm into a
-#      staging folder (native modules compiled against that same Node: node-pty,
-#      kerberos, spdlog, native-watchdog, argon2), with Debian's ripgrep
-#      pre-placed where @vscode/ripgrep looks before it tries to download one;
+#   1. code-server@4.100.3 is installed with the host's Node 20 and npm by
+#      install-code-server.sh into its cache folder (native modules compiled
+#      against that same Node, Debian's ripgrep pre-placed), the same install
+#      `npm run demo` runs as local processes without an engine, so one
+#      install serves both and is reused while its inputs are unchanged;
 #   2. a minimal Debian bookworm root filesystem is made with debootstrap from
 #      the Debian mirror this machine's apt already uses;
 #   3. the host's `node` (and npm) and the staged code-server go into it, with
@@ -33,7 +34,7 @@
 # tag alone on the last line of stdout.
 #
 # Needs root (debootstrap, chroot, file ownership), Node 20 with its headers,
-# and apt-get for missing host packages (debootstrap, libkrb5-dev, ripgrep,
+# and apt-get for missing host packages (debootstrap here; libkrb5-dev, ripgrep,
 # g++, make, python3), which it installs.
 set -euo pipefail
 
@@ -125,6 +126,7 @@ npm_version="$(npm --version)"
 "$docker" version --format '{{.Server.Version}}' >/dev/null 2>&1 || die "the Docker Engine is not reachable with $docker"
 
 self="$(readlink -f "${BASH_SOURCE[0]}")"
+here="$(dirname "$self")"
 # Contents come from stdin so the way the script was called does not matter.
 hash="$(
   {
@@ -133,6 +135,7 @@ hash="$(
     sha256sum <"$node_bin"
     echo "npm $npm_version"
     sha256sum <"$self"
+    sha256sum <"$here/install-code-server.sh"
   } | sha256sum | cut -c1-12
 )"
 tag="$REPOSITORY:local-$hash"
@@ -162,26 +165,15 @@ trap 'on_error $?' ERR
 
 step="host packages"
 missing=()
-for pkg in debootstrap libkrb5-dev ripgrep g++ make; do
+for pkg in debootstrap; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
-command -v python3 >/dev/null || missing+=(python3)
 if ((${#missing[@]})); then
   say "installing host packages: ${missing[*]}"
   command -v apt-get >/dev/null || die "apt-get is missing; install ${missing[*]} by hand"
   run apt-get update
   run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-rg_bin="$(command -v rg)"
-
-# Node's headers for node-gyp (nothing can be downloaded from nodejs.org here):
-# the prefix whose include/node/node_version.h matches the running node.
-nodedir="${NODEDIR:-$(dirname "$(dirname "$node_bin")")}"
-header="$nodedir/include/node/node_version.h"
-[[ -f "$header" ]] || die "Node headers are missing at $nodedir/include/node (set NODEDIR to the prefix that has them)"
-header_version="v$(awk '/define NODE_(MAJOR|MINOR|PATCH)_VERSION/ { v = v (v == "" ? "" : ".") $3 } END { print v }' "$header")"
-[[ "$header_version" == "$node_version" ]] || die "headers in $nodedir are for Node $header_version, but node is $node_version (set NODEDIR)"
-
 # The Debian mirror this machine's apt uses (deb822 .sources or one-line
 # .list entries for the suite itself, not -security/-updates).
 if [[ -z "$mirror" ]]; then
@@ -206,12 +198,6 @@ if [[ -z "$mirror" ]]; then
   mirror="${mirror:-http://deb.debian.org/debian}"
 fi
 
-case "$(uname -m)" in
-  x86_64) rg_target=x86_64-unknown-linux-musl ;;
-  aarch64) rg_target=aarch64-unknown-linux-musl ;;
-  *) die "no @vscode/ripgrep target known for $(uname -m)" ;;
-esac
-
 # --- work folder -------------------------------------------------------------
 
 mkdir -p "$workdir_base"
@@ -234,50 +220,12 @@ trap cleanup EXIT
 
 # --- 1. code-server with npm on the host's Node 20 ---------------------------
 
-step="code-server $CODE_SERVER_VERSION from npm"
-say "installing code-server $CODE_SERVER_VERSION with npm (native modules against node $node_version)"
-stage="$work/stage" tmp="$work/tmp"
-mkdir -p "$stage" "$tmp" "$work/pack"
-
-# Which ripgrep archive @vscode/ripgrep's postinstall wants: the package
-# version (its cache folder, <tmpdir>/vscode-ripgrep-cache-<version>) comes from
-# code-server's shrinkwrap; the archive's version from its postinstall.js.
-run npm pack --pack-destination "$work/pack" "code-server@$CODE_SERVER_VERSION"
-tar -xzf "$work/pack/code-server-$CODE_SERVER_VERSION.tgz" -C "$work/pack" package/lib/vscode/npm-shrinkwrap.json
-rg_pkg_version="$(node -e 'const s = require(process.argv[1]); console.log(s.packages["node_modules/@vscode/ripgrep"].version)' "$work/pack/package/lib/vscode/npm-shrinkwrap.json")"
-run npm pack --pack-destination "$work/pack" "@vscode/ripgrep@$rg_pkg_version"
-tar -xzf "$work/pack/vscode-ripgrep-$rg_pkg_version.tgz" -C "$work/pack" package/lib/postinstall.js
-rg_release="$(sed -n "s/^const VERSION = '\([^']*\)'.*/\1/p" "$work/pack/package/lib/postinstall.js")"
-[[ -n "$rg_release" ]] || die "could not read the ripgrep release from @vscode/ripgrep@$rg_pkg_version"
-mkdir -p "$tmp/vscode-ripgrep-cache-$rg_pkg_version" "$work/rg"
-cp "$rg_bin" "$work/rg/rg"
-tar -czf "$tmp/vscode-ripgrep-cache-$rg_pkg_version/ripgrep-$rg_release-$rg_target.tar.gz" -C "$work/rg" rg
-echo "pre-placed Debian's rg ($("$rg_bin" --version | head -n 1)) as ripgrep-$rg_release-$rg_target for @vscode/ripgrep $rg_pkg_version" >>"$log"
-
-# A plain (not --global) install into the staging folder: code-server's
-# postinstall runs a nested `npm install` in lib/vscode, and under --global
-# that nested npm inherits npm_config_global/npm_config_prefix and reinstalls
-# lib/vscode over code-server itself (tar ENOENT errors; coder/code-server#7462).
-echo '{ "name": "code-server-bundle", "private": true }' >"$stage/package.json"
-(
-  cd "$stage"
-  # The environment is cleared of npm settings a caller (npm run, CI) may have
-  # left, so only these apply. TMPDIR points os.tmpdir() at the ripgrep cache.
-  run env -u npm_config_global -u npm_config_prefix -u npm_config_ignore_scripts \
-    TMPDIR="$tmp" \
-    npm_config_unsafe_perm=true npm_config_yes=true npm_config_nodedir="$nodedir" \
-    npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false \
-    npm install --omit=dev --no-save --foreground-scripts "code-server@$CODE_SERVER_VERSION"
-)
-cs="$stage/node_modules/code-server"
-[[ -f "$cs/out/node/entry.js" ]] || die "code-server's entry point is missing after npm install"
-cmp -s "$cs/lib/vscode/node_modules/@vscode/ripgrep/bin/rg" "$rg_bin" ||
-  die "@vscode/ripgrep did not take the pre-placed Debian rg"
-for f in node-pty/build/Release/pty.node kerberos/build/Release/kerberos.node @vscode/spdlog/build/Release/spdlog.node native-watchdog/build/Release/watchdog.node; do
-  [[ -f "$cs/lib/vscode/node_modules/$f" ]] || die "native module $f was not built"
-done
-# Compiler leftovers (objects, intermediate folders) are not needed at run time.
-find "$stage" -depth -type d \( -name obj.target -o -name 'build-tmp-*' -o -name .deps \) -exec rm -rf {} +
+step="code-server $CODE_SERVER_VERSION from npm (install-code-server.sh)"
+# Its own progress goes to stderr; a cached install (the demo's too) is reused.
+stage="$(bash "$here/install-code-server.sh")" || die "install-code-server.sh could not install code-server $CODE_SERVER_VERSION"
+[[ -f "$stage/node_modules/code-server/out/node/entry.js" ]] || die "code-server's entry point is missing in $stage"
+staged_version="$(node -p 'require(process.argv[1]).version' "$stage/node_modules/code-server/package.json")"
+[[ "$staged_version" == "$CODE_SERVER_VERSION" ]] || die "install-code-server.sh installed code-server $staged_version, this script pins $CODE_SERVER_VERSION"
 
 # --- 2. a minimal Debian root filesystem ------------------------------------
 
@@ -298,6 +246,7 @@ if [[ -f "$npm_dir/package.json" ]]; then
   ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
 fi
 cp -a "$stage" "$root/usr/local/lib/code-server"
+rm -f "$root/usr/local/lib/code-server/.installed"
 ln -s ../lib/code-server/node_modules/code-server/out/node/entry.js "$root/usr/local/bin/code-server"
 chmod 0755 "$root/usr/local/lib/code-server/node_modules/code-server/out/node/entry.js"
 

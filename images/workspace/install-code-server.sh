@@ -106,7 +106,7 @@ trap 'rm -rf --one-file-system "$work"' EXIT
 stage="$work/stage" tmp="$work/tmp" pack="$work/pack"
 mkdir -p "$stage" "$tmp" "$pack"
 started=$SECONDS
-say "installing code-server $CODE_SERVER_VERSION from the npm registry into $dest (usually 3-6 minutes: native modules are compiled; log: $log)"
+say "installing code-server $CODE_SERVER_VERSION from the npm registry into $dest (usually 2-4 minutes: native modules are compiled; log: $log)"
 
 # A ticker, so a person sees the install is alive while npm compiles.
 ( while sleep 20; do say "still installing ($((SECONDS - started)) s)…"; done ) &

@@ -43,7 +43,7 @@ export async function demoWorkspaces({ engine, standIn, say }: DemoChoice): Prom
 
 async function realImage(say: (line: string) => void): Promise<DemoWorkspaces> {
   say(`demo: preparing the workspace image (${CODE_SERVER} in a container), built here without a registry;`);
-  say('demo: the first time this takes about 5-10 minutes (Debian root filesystem, native modules), later under a second.');
+  say('demo: the first time this takes about 3-5 minutes (code-server from npm, a Debian root filesystem), later about a second.');
   const image = await runScript(repoScript('images/workspace/build-local.sh'), [], (line) => say(`  ${line}`));
   return {
     runtime: 'docker',
@@ -54,7 +54,7 @@ async function realImage(say: (line: string) => void): Promise<DemoWorkspaces> {
 
 async function localCodeServer(say: (line: string) => void): Promise<DemoWorkspaces> {
   say(`demo: no Docker Engine answered: each workspace will be ${CODE_SERVER} as a local process.`);
-  say('demo: installing it once from the npm registry into a cache folder (about 2-6 minutes the first time, then reused).');
+  say('demo: installing it once from the npm registry into a cache folder (about 2-4 minutes the first time, then reused).');
   const installed = await runScript(repoScript('images/workspace/install-code-server.sh'), [], (line) => say(`  ${line}`));
   return {
     runtime: 'process',
