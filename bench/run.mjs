@@ -638,6 +638,12 @@ function printLecture(l) {
   const p = l.prewarm && !l.prewarm.skipped ? l.prewarm : undefined;
   const w = l.prewarmed;
   const per = (x) => [t(x.p50_ms), t(x.p95_ms), t(x.p99_ms), t(x.max_ms)];
+  // The rest of the machine's CPU during the phase; `!` above BENCH_BUSY_LIMIT, as busy rounds are marked.
+  // A phase under 2 s is a few hundred clock ticks: too short to tell.
+  const others = (x) =>
+    !(x.window_ms >= 2000) || !Number.isFinite(x.others_cpu_share)
+      ? '–'
+      : `${fmt(x.others_cpu_share * 100)} %${x.others_cpu_share > opts.busyLimit ? ' !' : ''}`;
   const rows = [
     [
       'cold: first page loads at once',
@@ -649,6 +655,7 @@ function printLecture(l) {
       String(c.capacity_responses),
       fmt(c.starting_pages),
       mib(c.gateway_rss_at_running_mib),
+      others(c),
     ],
     [
       'running: page loads at once',
@@ -660,6 +667,7 @@ function printLecture(l) {
       String(r.capacity_responses),
       fmt(r.starting_pages),
       mib(r.gateway_rss_mib),
+      others(r),
     ],
   ];
   if (p) {
@@ -676,6 +684,7 @@ function printLecture(l) {
       '–',
       '–',
       mib(p.gateway_rss_at_running_mib),
+      others(p),
     ]);
   }
   if (w)
@@ -689,6 +698,7 @@ function printLecture(l) {
       String(w.capacity_responses),
       fmt(w.starting_pages),
       mib(w.gateway_rss_mib),
+      others(w),
     ]);
   print(
     table(
@@ -705,6 +715,7 @@ function printLecture(l) {
         'capacity 503',
         'starting pages',
         'gateway RSS',
+        'others CPU',
       ],
       rows,
     ),
@@ -713,7 +724,13 @@ function printLecture(l) {
   print("page load per student, all at once, timed to the gateway's answer (it should be the workspace, never the starting page). pre-warm: from");
   print("POST /api/prewarm (readyBy now) until each user was ready (the job's readyAt, else the first GET /api/prewarm/<id> that showed it; polled");
   print('every 250 ms until none is pending or starting; errors: users not ready). errors elsewhere: answers other than the starting page, the own');
-  print(`workspace or a capacity 503. gateway RSS: of its process at ${l.users} running (pre-warm: after the job), from /proc.`);
+  print(`workspace or a capacity 503. gateway RSS: of its process at ${l.users} running (pre-warm: after the job), from /proc. others CPU: the`);
+  print(
+    `machine's CPU (both cores) used during the phase by other processes than the bench, the gateway, the engine (with the runc it runs), kernel threads and this run's`,
+  );
+  print(
+    `containers: other sessions' work (a lower bound; – for phases under 2 s); \`!\` above ${fmt(opts.busyLimit * 100)} % (BENCH_BUSY_LIMIT): disturbed, run again.`,
+  );
   const e0 = l.engine_before;
   const e1 = l.engine_at_running;
   const gm = c.gateway_metrics ?? {};

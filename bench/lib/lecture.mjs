@@ -7,9 +7,10 @@
 // Everything is labelled with the run's instance id and removed by that label
 // at the end, also when the bench fails or is interrupted.
 import { createWriteStream, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { buildImage, cleanup, cleanupSync, containersPerUser, docker, httpCall, INSTANCE_LABEL, pageLoadUntilReady, signToken, stats } from './engine.mjs';
-import { cpuTicks, CLK_TCK, processTree, treeRssKiB } from './procstat.mjs';
+import { childrenTicks, cpuTicks, CLK_TCK, machineTicks, processTree, treeRssKiB } from './procstat.mjs';
 import { REPO } from './targets.mjs';
 import { freePort, nowMs, onExit, sleep, spawnChild, stopChild } from './util.mjs';
 
@@ -39,6 +40,11 @@ function pssKiB(pid) {
  * shim; PSS divides them, so PSS is what they cost together.
  */
 function engineMemory() {
+  const pids = enginePids();
+  return { rss_kib: treeRssKiB(pids), pss_kib: pids.reduce((sum, pid) => sum + pssKiB(pid), 0), processes: pids.length };
+}
+
+function enginePids() {
   const pids = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -47,7 +53,71 @@ function engineMemory() {
       if (comm === 'dockerd' || comm.startsWith('containerd')) pids.push(Number(name));
     } catch {}
   }
-  return { rss_kib: treeRssKiB(pids), pss_kib: pids.reduce((sum, pid) => sum + pssKiB(pid), 0), processes: pids.length };
+  return pids;
+}
+
+/** CPU of one container in clock ticks, from its cgroup (v1 cpuacct with the cgroupfs driver, or v2); 0 when unreadable. */
+function containerTicks(id) {
+  for (const [file, toTicks] of [
+    [`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, (text) => (Number(text) / 1e9) * CLK_TCK],
+    [`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, (text) => (Number(/usage_usec (\d+)/.exec(text)?.[1] ?? 0) / 1e6) * CLK_TCK],
+  ]) {
+    try {
+      return toTicks(readFileSync(file, 'utf8'));
+    } catch {}
+  }
+  return 0;
+}
+
+/** Kernel threads (kthreadd and its children): namespace and mount work of the engine's spawns runs in kworkers. */
+function kernelThreadPids() {
+  const pids = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const text = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
+      if (name === '2' || ppid === 2) pids.push(Number(name));
+    } catch {}
+  }
+  return pids;
+}
+
+/**
+ * CPU the rest of the machine used during a phase, as a share of all cores:
+ * machine-wide busy time (/proc/stat user+nice+system) minus the bench
+ * process, the gateway, the engine's processes with the children they reaped
+ * (runc, shim launchers), kernel threads, and this run's containers. Other
+ * sessions' tests on the same machine show up here (as busy rounds do in the
+ * proxy part); the engine's and the kernel's work for their containers counts
+ * as ours, so this is a lower bound.
+ */
+async function cpuWindow(instance, gatewayPid) {
+  const ours = async () => {
+    const ids = (await docker.listContainers({ filters: { label: [`${INSTANCE_LABEL}=${instance}`] } })).map((c) => c.Id);
+    return {
+      containers: new Map(ids.map((id) => [id, containerTicks(id)])),
+      processes: new Map([
+        ...[process.pid, gatewayPid, ...kernelThreadPids()].map((pid) => [pid, cpuTicks(pid)]),
+        ...enginePids().map((pid) => [pid, cpuTicks(pid) + childrenTicks(pid)]),
+      ]),
+    };
+  };
+  const delta = (now, before) => [...now].reduce((sum, [k, v]) => sum + Math.max(0, v - (before.get(k) ?? 0)), 0);
+  const m0 = machineTicks();
+  const o0 = await ours();
+  return async () => {
+    const o1 = await ours();
+    const m1 = machineTicks();
+    const total = m1.total - m0.total;
+    const mine = delta(o1.processes, o0.processes) + delta(o1.containers, o0.containers);
+    return {
+      window_ms: (total / CLK_TCK / cpus().length) * 1000,
+      machine_busy_share: (m1.busy - m0.busy) / total,
+      others_cpu_share: Math.max(0, (m1.busy - m0.busy - mine) / total),
+      steal_share: (m1.steal - m0.steal) / total,
+    };
+  };
 }
 
 /** From the gateway's /metrics: its V8 heap and external memory, and its spawn-time histogram (count, sum). */
@@ -271,9 +341,11 @@ export async function lectureBench({ users, secret, work, pollMs = 50, prewarm =
     const counts = { errors: [], capacity: 0, startingPages: 0 };
     let sampler = rssSampler(gw.pid);
     let ticks0 = cpuTicks(gw.pid);
+    let window = await cpuWindow(instance, gw.pid);
     const deadline = nowMs() + 360_000;
     const cold = await allAtOnce(roster, tokens, (user, jwt) => pageLoadUntilReady(gw.port, user, jwt, deadline, counts, pollMs));
     const coldPeak = sampler.stop();
+    const coldCpu = await window();
     const ready = cold.filter((r) => Number.isFinite(r.ms));
     result.cold = {
       users,
@@ -289,6 +361,7 @@ export async function lectureBench({ users, secret, work, pollMs = 50, prewarm =
       starting_pages: counts.startingPages,
       gateway_cpu_s: (cpuTicks(gw.pid) - ticks0) / CLK_TCK,
       gateway_peak_rss_mib: coldPeak / MiB,
+      ...coldCpu,
     };
     log(
       `lecture: cold: ${ready.length}/${users} ready after ${((result.cold.all_ready_ms || NaN) / 1000).toFixed(1)} s; ${result.cold.running_containers} running`,
@@ -302,7 +375,9 @@ export async function lectureBench({ users, secret, work, pollMs = 50, prewarm =
     // --- Running: the same students load again at once (each workspace already answers): the figure a pre-warmed load should match.
     log(`lecture: ${users} page loads at once on running workspaces …`);
     ticks0 = cpuTicks(gw.pid);
+    window = await cpuWindow(instance, gw.pid);
     result.running = loadRow(await allAtOnce(roster, tokens, (user, jwt) => onePageLoad(gw.port, user, jwt)));
+    Object.assign(result.running, await window());
     result.running.gateway_cpu_s = (cpuTicks(gw.pid) - ticks0) / CLK_TCK;
     result.running.gateway_rss_mib = gw.rssKiB() / MiB;
 
@@ -326,6 +401,7 @@ export async function lectureBench({ users, secret, work, pollMs = 50, prewarm =
     log(`lecture: POST /api/prewarm for the ${users} users (readyBy now) …`);
     sampler = rssSampler(gw.pid);
     ticks0 = cpuTicks(gw.pid);
+    window = await cpuWindow(instance, gw.pid);
     const t0 = nowMs();
     const postedAtWall = Date.now();
     const body = JSON.stringify({ users: roster, readyBy: new Date().toISOString(), holdFor: '30m' });
@@ -366,6 +442,7 @@ export async function lectureBench({ users, secret, work, pollMs = 50, prewarm =
       if (jobStates.at(-1) !== last.state) jobStates.push(last.state);
     }
     const doneMs = nowMs() - t0;
+    const prewarmCpu = await window();
     const byState = {};
     for (const u of last.users ?? []) byState[u.state] = (byState[u.state] ?? 0) + 1;
     result.prewarm = {
@@ -387,6 +464,7 @@ export async function lectureBench({ users, secret, work, pollMs = 50, prewarm =
       running_containers: await runningContainers(instance),
       gateway_cpu_s: (cpuTicks(gw.pid) - ticks0) / CLK_TCK,
       gateway_peak_rss_mib: sampler.stop() / MiB,
+      ...prewarmCpu,
     };
     log(
       `lecture: pre-warm: ${result.prewarm.ready}/${users} ready after ${(doneMs / 1000).toFixed(1)} s (${JSON.stringify(byState)}); ${result.prewarm.running_containers} running`,
@@ -398,7 +476,9 @@ export async function lectureBench({ users, secret, work, pollMs = 50, prewarm =
     // --- Pre-warmed: every student's first page load at the same moment.
     log(`lecture: ${users} first page loads at once on the pre-warmed workspaces …`);
     ticks0 = cpuTicks(gw.pid);
+    window = await cpuWindow(instance, gw.pid);
     result.prewarmed = loadRow(await allAtOnce(roster, tokens, (user, jwt) => onePageLoad(gw.port, user, jwt)));
+    Object.assign(result.prewarmed, await window());
     result.prewarmed.gateway_cpu_s = (cpuTicks(gw.pid) - ticks0) / CLK_TCK;
     result.prewarmed.gateway_rss_mib = gw.rssKiB() / MiB;
     result.prewarmed.duplicate_containers = duplicatesOf(await containersPerUser(instance));
