@@ -23,6 +23,8 @@ const PROJECT = '/home/coder/project';
  * untouched workspace would never stop, so this test would catch it.
  */
 const IDLE_TIMEOUT_S = 66;
+/** The idle notice shows this long before the stop (from 26 s after the last activity). */
+const IDLE_WARNING_S = 40;
 
 const main = uniqueInstance('e2e-code-server');
 const idle = uniqueInstance('e2e-idle');
@@ -258,6 +260,26 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     return (await terminalText(page)).includes(command.slice(0, 20));
   }
 
+  /**
+   * Uncaught errors on a page, and the console errors that would be the idle
+   * notice's: its script or stream named, or a CSP / Trusted Types refusal.
+   */
+  function problemsOf(page: Page): { pageErrors: string[]; notice: string[] } {
+    const found = { pageErrors: [] as string[], notice: [] as string[] };
+    page.on('pageerror', (err) => found.pageErrors.push(err.stack ?? String(err)));
+    page.on('console', (message) => {
+      if (message.type() !== 'error') return;
+      const text = `${message.text()} (${message.location().url})`;
+      if (/notice\.js|\/notice\b|keep-working|Content Security Policy|TrustedHTML|TrustedScript|Trusted Type/i.test(text)) found.notice.push(text);
+    });
+    return found;
+  }
+
+  /** The idle notice's box in a tab (in its open shadow root, which Playwright's locators enter). */
+  function idleNotice(page: Page) {
+    return page.getByRole('alert').filter({ hasText: 'because nothing happened in it' });
+  }
+
   let alice: Student;
   let aliceContainer: string;
   let gw: TestGateway;
@@ -330,19 +352,37 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     expect((await execIn(aliceContainer, `cat ${PROJECT}/proof.txt`)).stdout.trim()).toBe('hello-from-A');
   }, 180_000);
 
-  it('C: an untouched open editor tab lets the workspace stop after the idle timeout; a tab where someone types keeps it running', async () => {
-    const idleGw = await startGateway(codeServerEnv(idle, image, { GATEWAY_IDLE_TIMEOUT: `${IDLE_TIMEOUT_S}s` }));
+  it('C: an untouched open editor tab is warned, then lets the workspace stop after the idle timeout and offers a start; "Keep working" and typing keep it running', async () => {
+    const idleGw = await startGateway(codeServerEnv(idle, image, { GATEWAY_IDLE_TIMEOUT: `${IDLE_TIMEOUT_S}s`, GATEWAY_IDLE_WARNING: `${IDLE_WARNING_S}s` }));
     gateways.push(idleGw);
     const untouched = await student(idleGw, 'ivy');
     const typist = await student(idleGw, 'tom');
+    // Kim touches nothing either, until the notice asks her: she presses "Keep working".
+    const keeper = await student(idleGw, 'kim');
+    const problems = [untouched, typist, keeper].map((s) => ({ user: s.user, ...problemsOf(s.page) }));
     // Tom's workspace is started through the API and given a file before his page loads,
     // so the Explorer lists it at once (no wait for the file watcher).
     const started = await api(idleGw, typist, 'POST', '/start');
     expect(started.status).toBe(200);
     expect((await execIn((await containerOf(idle, 'tom')).Id, `echo notes > ${PROJECT}/notes.txt`)).code).toBe(0);
-    await Promise.all([openWorkspace(idleGw, untouched), openWorkspace(idleGw, typist)]);
+    const workbenchCsp = untouched.page.waitForResponse(
+      (r) => new URL(r.url()).pathname === '/ws/ivy/' && new URL(r.url()).searchParams.has('folder') && r.headers()['x-workspace-status'] === undefined,
+      { timeout: 120_000 },
+    );
+    await Promise.all([openWorkspace(idleGw, untouched), openWorkspace(idleGw, typist), openWorkspace(idleGw, keeper)]);
     const loaded = Date.now();
     await screenshot(untouched.page, 'e2e-c1-untouched-open');
+
+    // The workbench page carries the gateway's one script tag; code-server's own CSP allows it as same-origin.
+    const csp = (await workbenchCsp).headers()['content-security-policy'] ?? '';
+    expect(csp).toMatch(/script-src 'self'/);
+    expect(csp).toMatch(/connect-src 'self'/);
+    const page = await untouched.page.evaluate(() => ({
+      tags: [...document.querySelectorAll('script[src]')].map((s) => s.getAttribute('src')).filter((src) => src?.endsWith('/notice.js')),
+      metaCsp: [...document.querySelectorAll('meta[http-equiv="Content-Security-Policy" i]')].map((m) => m.getAttribute('content')),
+    }));
+    expect(page.tags).toEqual(['/api/workspaces/ivy/notice.js']);
+    console.log(`workbench CSP header: ${csp}\nworkbench CSP meta: ${JSON.stringify(page.metaCsp)}`);
     // The rule reads VS Code's message type and size from each client frame: under
     // permessage-deflate those are deflate output, and every keep-alive would count.
     await vi.waitFor(() => expect(untouched.extensions.length, 'editor WebSocket handshakes').toBeGreaterThanOrEqual(2), { timeout: 30_000, interval: 500 });
@@ -368,6 +408,36 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     })();
 
     try {
+      // The untouched tabs are warned before the stop: 40 s before it, 26 s after their last activity
+      // (which their own start-up traffic, and VS Code's window-inactive message, may move).
+      const untilWarned = async (s: Student): Promise<number> => {
+        await idleNotice(s.page)
+          .waitFor({ timeout: 3 * IDLE_TIMEOUT_S * 1000 })
+          .catch((err: Error) => {
+            const ws = idleGw.app.manager.get(s.user);
+            const ago = Math.round((Date.now() - (ws?.lastActivity ?? 0)) / 1000);
+            throw new Error(`${s.user}: no idle notice (${ws?.state}, last activity ${ws?.lastActivityKind} ${ago} s ago): ${err.message}`);
+          });
+        const stopsAt = idleGw.app.idlePolicy.stopsAt(s.user)!;
+        expect(Date.now(), `${s.user} warned at stop − warning, not before`).toBeGreaterThanOrEqual(stopsAt - IDLE_WARNING_S * 1000 - 1500);
+        expect(Date.now(), `${s.user} warned before the stop`).toBeLessThan(stopsAt);
+        return Date.now() - loaded;
+      };
+      const warned = await untilWarned(untouched);
+      expect(await idleNotice(untouched.page).textContent()).toMatch(/Your workspace stops in \d+ seconds because nothing happened in it\./);
+      await screenshot(untouched.page, 'e2e-c2-untouched-warned');
+      const ivyRunning = (await api(idleGw, untouched, 'GET', '')).body;
+      expect(ivyRunning.state, 'warned before the stop').toBe('running');
+
+      // Kim presses "Keep working": the call counts as activity, the notice goes.
+      await untilWarned(keeper);
+      const kimStopsAt = idleGw.app.idlePolicy.stopsAt('kim')!;
+      const pressed = keeper.page.waitForResponse((r) => r.url().endsWith('/api/workspaces/kim/keep-working'));
+      await keeper.page.getByRole('button', { name: 'Keep working' }).click();
+      expect((await pressed).status()).toBe(200);
+      await idleNotice(keeper.page).waitFor({ state: 'detached', timeout: 5_000 });
+      expect(idleGw.app.idlePolicy.stopsAt('kim')!).toBeGreaterThan(kimStopsAt + 10_000);
+
       // Ivy touches nothing: her open tab keeps sending keep-alives, acks and latency pings, which must not count.
       const ivy = await vi.waitFor(
         async () => {
@@ -378,11 +448,40 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
         { timeout: 4 * IDLE_TIMEOUT_S * 1000, interval: 1_000 },
       );
       const stoppedAfter = Date.now() - loaded;
+      // On time: at the first sweep after her last activity + the idle timeout (her tab's own
+      // startup traffic and VS Code's one window-inactive message count; the notice's requests do not).
+      const ivyRecord = idleGw.app.manager.get('ivy')!;
+      const late = ivyRecord.stoppedAt! - (ivyRecord.lastActivity! + IDLE_TIMEOUT_S * 1000);
+      expect(late, 'ms after the idle stop time').toBeGreaterThanOrEqual(0);
+      expect(late, 'ms after the idle stop time').toBeLessThanOrEqual(idleGw.app.idlePolicy.sweepEveryMs + 3_000);
       expect(ivy.state).toBe('stopped');
       expect(ivy.reason).toBe('idle');
       expect(stoppedAfter).toBeGreaterThanOrEqual(IDLE_TIMEOUT_S * 1000);
       await untilContainerState(idle, 'ivy', 'exited');
-      await screenshot(untouched.page, 'e2e-c2-untouched-stopped');
+
+      // Her tab says so and why, over VS Code's reconnecting, with a button that starts it again.
+      const veil = untouched.page.getByRole('alertdialog', { name: 'Your workspace stopped' });
+      await veil.waitFor({ timeout: 10_000 });
+      expect(await veil.textContent()).toContain(`Your workspace was stopped because nothing happened in it for ${IDLE_TIMEOUT_S} seconds.`);
+      expect(await idleNotice(untouched.page).count()).toBe(0);
+      await screenshot(untouched.page, 'e2e-c3-untouched-stopped');
+
+      // Kim's workspace was due in the same sweep; pressing the button kept it running past that.
+      const pastKimsStop = kimStopsAt + idleGw.app.idlePolicy.sweepEveryMs + 2_000 - Date.now();
+      if (pastKimsStop > 0) await new Promise((r) => setTimeout(r, pastKimsStop));
+      expect((await api(idleGw, keeper, 'GET', '')).body.state, 'kept working past the stop time').toBe('running');
+      // (Untouched since, she is being warned again by now: her new stop time is 66 s after the press.)
+      await screenshot(keeper.page, 'e2e-c4-kept-working');
+
+      // The start button is a page load: the starting page, then the workbench again.
+      const reloaded = untouched.page.waitForResponse((r) => new URL(r.url()).pathname === '/ws/ivy/' && r.request().isNavigationRequest(), {
+        timeout: 30_000,
+      });
+      await untouched.page.getByRole('button', { name: 'Start my workspace again' }).click();
+      expect((await reloaded).headers()['x-workspace-status']).toBe('starting');
+      await untouched.page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ timeout: 120_000 });
+      expect((await api(idleGw, untouched, 'GET', '')).body.state).toBe('running');
+      await screenshot(untouched.page, 'e2e-c5-untouched-started-again');
 
       // Tom has been typing all along, for at least twice the idle timeout, and his workspace runs.
       const left = 2 * IDLE_TIMEOUT_S * 1000 - (Date.now() - typingStarted);
@@ -393,9 +492,15 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
       expect(Date.now() - Date.parse(tom.lastActivity)).toBeLessThan(10_000);
       expect((await containerOf(idle, 'tom')).State).toBe('running');
       expect(typed).toBeGreaterThanOrEqual(Math.floor((2 * IDLE_TIMEOUT_S) / 3) - 1);
-      await screenshot(typist.page, 'e2e-c3-typist-running');
+      await screenshot(typist.page, 'e2e-c6-typist-running');
+      // Typing never let a notice come up in Tom's tab.
+      expect(await typist.page.locator('[data-workspace-gateway]').count()).toBe(0);
+      for (const p of problems) {
+        expect(p.notice, `${p.user}: console errors from the notice, CSP or Trusted Types`).toEqual([]);
+        expect(p.pageErrors, `${p.user}: uncaught errors on the workbench`).toEqual([]);
+      }
       console.log(
-        `idle test: untouched tab stopped ${Math.round(stoppedAfter / 1000)} s after load (timeout ${IDLE_TIMEOUT_S} s); typist typed ${typed} keys over ${Math.round((Date.now() - typingStarted) / 1000)} s and still runs`,
+        `idle test: untouched tabs warned ${Math.round(warned / 1000)} s after load (warning ${IDLE_WARNING_S} s), stopped ${Math.round(stoppedAfter / 1000)} s after load, ${(late / 1000).toFixed(1)} s after its last activity + ${IDLE_TIMEOUT_S} s; typist typed ${typed} keys over ${Math.round((Date.now() - typingStarted) / 1000)} s and still runs`,
       );
     } finally {
       typing = false;
