@@ -1,29 +1,18 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FileJobStore, type JobStore } from '../../src/prewarm/job-store.js';
 import type { PrewarmJob } from '../../src/prewarm/prewarm-job.js';
 import { Prewarmer } from '../../src/prewarm/prewarmer.js';
-import type { Endpoint } from '../../src/runtimes/runtime.js';
 import { WorkspaceHolds } from '../../src/workspaces/holds.js';
 import { IdlePolicy } from '../../src/workspaces/idle-policy.js';
 import { WorkspaceManager } from '../../src/workspaces/manager.js';
-import { FakeRuntime } from '../support/fake-runtime.js';
+import { answeringEditor, FakeRuntime } from '../support/fake-runtime.js';
 
 const logger = pino({ level: 'silent' });
-let editor: Server;
-let endpoint: Endpoint;
-
-beforeAll(async () => {
-  editor = createServer((_, res) => res.end('editor'));
-  await new Promise<void>((ready) => editor.listen(0, '127.0.0.1', ready));
-  endpoint = { host: '127.0.0.1', port: (editor.address() as AddressInfo).port };
-});
-afterAll(() => new Promise<void>((closed) => editor.close(() => closed())));
+const editor = answeringEditor();
 
 class MemoryStore implements JobStore {
   saved: PrewarmJob[] = [];
@@ -39,7 +28,7 @@ class MemoryStore implements JobStore {
   }
 }
 
-function setup({ maxRunning = 0, concurrency = 4, store = new MemoryStore() as JobStore, runtime = new FakeRuntime(endpoint) } = {}) {
+function setup({ maxRunning = 0, concurrency = 4, store = new MemoryStore() as JobStore, runtime = new FakeRuntime(editor.endpoint) } = {}) {
   const holds = new WorkspaceHolds();
   const manager = new WorkspaceManager({ runtime, spawnTimeoutMs: 5000, maxRunning, maxConcurrentSpawns: concurrency, holds, logger });
   const prewarmer = new Prewarmer({
@@ -99,7 +88,7 @@ describe('pre-warm jobs', () => {
   });
 
   it('keep at most the spawn concurrency in flight', async () => {
-    const runtime = new FakeRuntime(endpoint);
+    const runtime = new FakeRuntime(editor.endpoint);
     runtime.startDelayMs = 50;
     let inFlight = 0;
     let most = 0;
@@ -156,7 +145,7 @@ describe('pre-warm jobs', () => {
     const { job } = await prewarmer.create({ users: ['ana'], readyBy: inSeconds(0), holdFor: '10m' }, 'prof');
     await untilSettled(prewarmer, job.id);
     const roomy = new WorkspaceManager({
-      runtime: new FakeRuntime(endpoint),
+      runtime: new FakeRuntime(editor.endpoint),
       spawnTimeoutMs: 5000,
       maxRunning: 1,
       maxConcurrentSpawns: 1,
@@ -181,7 +170,7 @@ describe('pre-warm jobs', () => {
     saved.users[0]!.state = 'ready';
     saved.users[1]!.state = 'starting';
     const second = setup({ store });
-    second.runtime.workspaces.set('u1', { user: 'u1', state: 'running', id: 'c1', endpoint });
+    second.runtime.workspaces.set('u1', { user: 'u1', state: 'running', id: 'c1', endpoint: editor.endpoint });
     await second.prewarmer.resume();
     expect(second.holds.until('u1')).toBe(saved.holdUntil);
     const done = await untilSettled(second.prewarmer, job.id);

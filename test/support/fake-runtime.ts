@@ -1,8 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pino } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
 import { EngineUnavailableError } from '../../src/errors.js';
 import { EventChannel } from '../../src/runtimes/event-channel.js';
 import { FolderStorage } from '../../src/runtimes/process/folder-storage.js';
@@ -132,4 +135,20 @@ export class FakeRuntime implements Runtime {
   private check(): void {
     if (this.failWith) throw this.failWith;
   }
+}
+
+/**
+ * For a test file's FakeRuntimes: an "editor" on a loopback port that answers
+ * every request, so the manager's wait for a spawned workspace ends; closed
+ * after the file. Read `.endpoint` inside tests (it is set in beforeAll).
+ */
+export function answeringEditor(): { endpoint: Endpoint } {
+  const editor = createServer((_, res) => res.end('editor'));
+  const holder = { endpoint: { host: '127.0.0.1', port: 0 } as Endpoint };
+  beforeAll(async () => {
+    await new Promise<void>((ready) => editor.listen(0, '127.0.0.1', ready));
+    holder.endpoint = { host: '127.0.0.1', port: (editor.address() as AddressInfo).port };
+  });
+  afterAll(() => new Promise<void>((closed) => editor.close(() => closed())));
+  return holder;
 }

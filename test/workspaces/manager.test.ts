@@ -1,29 +1,18 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CapacityError, SpawnTimeoutError, WorkspaceNotRunningError } from '../../src/errors.js';
-import type { Endpoint } from '../../src/runtimes/runtime.js';
 import { WorkspaceManager, type WorkspaceManagerOptions } from '../../src/workspaces/manager.js';
 import type { SpawnProgress } from '../../src/workspaces/spawn-progress.js';
-import { FakeRuntime } from '../support/fake-runtime.js';
+import { answeringEditor, FakeRuntime } from '../support/fake-runtime.js';
 
 const logger = pino({ level: 'silent' });
 
-let editor: Server;
-let endpoint: Endpoint;
-
-beforeAll(async () => {
-  editor = createServer((_, res) => res.end('editor'));
-  await new Promise<void>((ready) => editor.listen(0, '127.0.0.1', ready));
-  endpoint = { host: '127.0.0.1', port: (editor.address() as AddressInfo).port };
-});
-afterAll(() => new Promise<void>((closed) => editor.close(() => closed())));
+const editor = answeringEditor();
 
 /** A manager on a FakeRuntime whose starts are recorded with the signal they were given. */
 function setup(options: Partial<WorkspaceManagerOptions> = {}) {
-  const runtime = new FakeRuntime(endpoint);
+  const runtime = new FakeRuntime(editor.endpoint);
   const starts: Array<{ user: string; signal?: AbortSignal }> = [];
   const start = runtime.start.bind(runtime);
   runtime.start = (user, startOptions) => {
@@ -41,11 +30,11 @@ describe('the workspace manager', () => {
     manager.onProgress((user, progress) => user === 'ana' && heard.push(progress));
     const endpoints = await Promise.all(Array.from({ length: 20 }, () => manager.wake('ana')));
     expect(starts).toHaveLength(1);
-    expect(endpoints).toEqual(Array(20).fill(endpoint));
+    expect(endpoints).toEqual(Array(20).fill(editor.endpoint));
     expect(heard.map((p) => p.phase)).toEqual(['starting', 'waiting', 'ready']);
     expect(heard[0]).toEqual({ phase: 'starting', message: 'starting' });
     expect(manager.get('ana')).toMatchObject({ state: 'running', confirmed: true, lastActivityKind: 'start' });
-    expect(manager.endpointOf('ana')).toEqual(endpoint);
+    expect(manager.endpointOf('ana')).toEqual(editor.endpoint);
   });
 
   it('whenRunning waits for a spawn in flight without starting another', async () => {
@@ -54,8 +43,8 @@ describe('the workspace manager', () => {
     const woken = manager.wake('ana');
     await vi.waitFor(() => expect(starts).toHaveLength(1));
     const waiting = manager.whenRunning('ana');
-    expect(await waiting).toEqual(endpoint);
-    expect(await woken).toEqual(endpoint);
+    expect(await waiting).toEqual(editor.endpoint);
+    expect(await woken).toEqual(editor.endpoint);
     expect(starts).toHaveLength(1);
   });
 
@@ -88,7 +77,7 @@ describe('the workspace manager', () => {
     expect(manager.get('ana')?.progress?.phase).toBe('failed');
     // The next page load tries again (error → creating).
     runtime.startDelayMs = 0;
-    expect(await manager.wake('ana')).toEqual(endpoint);
+    expect(await manager.wake('ana')).toEqual(editor.endpoint);
   });
 
   it('a start that finishes in time is not aborted afterwards', async () => {
@@ -126,7 +115,10 @@ describe('the workspace manager', () => {
     manager.onStopping((user, reason) => told.push(`stopping ${user}: ${reason} (engine stops so far: ${runtime.calls.stop})`));
     manager.onDown((user, reason, where) => told.push(`down ${user}: ${reason} at ${JSON.stringify(where)}`));
     await manager.wake('bo');
-    expect(told).toEqual([`stopping ana: stopped to make room (engine stops so far: 0)`, `down ana: stopped to make room at ${JSON.stringify(endpoint)}`]);
+    expect(told).toEqual([
+      `stopping ana: stopped to make room (engine stops so far: 0)`,
+      `down ana: stopped to make room at ${JSON.stringify(editor.endpoint)}`,
+    ]);
     expect(manager.get('ana')).toMatchObject({ state: 'stopped', reason: 'stopped to make room' });
     expect(runtime.workspaces.get('ana')?.state).toBe('stopped');
   });
