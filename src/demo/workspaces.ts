@@ -53,7 +53,7 @@ async function realImage(say: (line: string) => void): Promise<DemoWorkspaces> {
 }
 
 async function localCodeServer(say: (line: string) => void): Promise<DemoWorkspaces> {
-  say(`demo: no Docker Engine answered: each workspace will be ${CODE_SERVER} as a local process.`);
+  say(`demo: without a Docker Engine (none answered, or GATEWAY_RUNTIME=process): each workspace will be ${CODE_SERVER} as a local process.`);
   say('demo: installing it once from the npm registry into a cache folder (about 2-4 minutes the first time, then reused).');
   const installed = await runScript(repoScript('images/workspace/install-code-server.sh'), [], (line) => say(`  ${line}`));
   return {
