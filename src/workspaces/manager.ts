@@ -41,6 +41,8 @@ export class WorkspaceManager {
   private readonly progressed = new Listeners<[user: string, progress: SpawnProgress]>();
   /** Measured spawn durations, for a pre-warm's lead time. */
   readonly spawnTimes = new SpawnTimes();
+  /** Counts the gateway's own changes to records (see Workspace.changed): a listing begun before one is stale for it. */
+  private changes = 0;
 
   constructor(private readonly options: WorkspaceManagerOptions) {
     this.runtime = options.runtime;
@@ -155,18 +157,20 @@ export class WorkspaceManager {
 
   /** Reads what the engine holds, so a restarted gateway serves running workspaces at once. */
   async reconcile(): Promise<WorkspaceInfo[]> {
+    const since = this.changes;
     const infos = await this.runtime.list();
     const listed = new Set(infos.map((info) => info.user));
     for (const ws of this.workspaces.values()) {
       // Gone from the engine behind the gateway's back (removed by hand).
-      if (!listed.has(ws.user) && !ws.pending && ws.state !== 'absent') {
+      if (!listed.has(ws.user) && !ws.pending && ws.state !== 'absent' && !changedSince(ws, since)) {
         this.markDown(ws, 'absent', 'removed outside the gateway');
         ws.confirmed = true;
       }
     }
     for (const info of infos) {
       const ws = this.record(info.user);
-      if (ws.pending) continue;
+      // A stop or start the gateway made while the engine was listing is newer than the listing.
+      if (ws.pending || changedSince(ws, since)) continue;
       applyInfo(ws, info);
       ws.confirmed = true;
       // Idle clocks start now for what was running before the restart.
@@ -178,8 +182,9 @@ export class WorkspaceManager {
   /** Asks the engine about one workspace (e.g. when it stopped, which listing does not tell). */
   async refresh(user: string): Promise<Workspace> {
     const ws = this.record(user);
+    const since = this.changes;
     const info = await this.runtime.inspect(user);
-    if (!ws.pending) {
+    if (!ws.pending && !changedSince(ws, since)) {
       applyInfo(ws, info);
       ws.confirmed = true;
     }
@@ -293,6 +298,7 @@ export class WorkspaceManager {
       throw this.timeout();
     }
     becameReady(ws, info, Date.now());
+    ws.changed = ++this.changes;
     this.progress(ws, READY);
     return endpoint;
   }
@@ -313,6 +319,7 @@ export class WorkspaceManager {
   }
 
   private markDown(ws: Workspace, state: Workspace['state'], reason: string): void {
+    ws.changed = ++this.changes;
     const wentDown = markDown(ws, state, reason, Date.now());
     if (wentDown) this.down.tell(ws.user, reason, wentDown.endpoint);
   }
@@ -334,4 +341,8 @@ export class WorkspaceManager {
     }
     return ws;
   }
+}
+
+function changedSince(ws: Workspace, since: number): boolean {
+  return (ws.changed ?? 0) > since;
 }

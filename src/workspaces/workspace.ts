@@ -25,6 +25,8 @@ export interface Workspace {
   progress?: SpawnProgress;
   /** Why the gateway is stopping it right now; the engine's own stop event then carries this reason. */
   stopping?: string;
+  /** Sequence number of the gateway's last own change (a stop, a start): engine answers asked for before it are stale. */
+  changed?: number;
   /** The one spawn or wake in flight; every concurrent request awaits it. */
   pending?: Promise<Endpoint>;
 }

@@ -171,4 +171,27 @@ describe('the workspace manager', () => {
     await manager.restore('ana', Readable.from([]));
     expect(restored).toEqual(['ana']);
   });
+
+  it('a listing the engine answered before a stop is stale for it: the stop and its reason stand', async () => {
+    const { manager, runtime } = setup();
+    await manager.wake('ana');
+    // The engine's listing is taken now (ana running) and answered only after the stop below.
+    let answer!: () => void;
+    const list = runtime.list.bind(runtime);
+    runtime.list = async () => {
+      const taken = structuredClone(await list());
+      await new Promise<void>((go) => (answer = go));
+      return taken;
+    };
+    const reconciling = manager.reconcile();
+    await manager.stop('ana', 'idle');
+    answer();
+    await reconciling;
+    expect(manager.get('ana')).toMatchObject({ state: 'stopped', reason: 'idle' });
+    expect(manager.endpointOf('ana')).toBeUndefined();
+    // The next listing, begun after the stop, is taken as the engine says.
+    runtime.list = list;
+    await manager.reconcile();
+    expect(manager.get('ana')).toMatchObject({ state: 'stopped', reason: 'idle' });
+  });
 });
