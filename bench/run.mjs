@@ -644,6 +644,19 @@ function printLecture(l) {
     !(x.window_ms >= 2000) || !Number.isFinite(x.others_cpu_share)
       ? '–'
       : `${fmt(x.others_cpu_share * 100)} %${x.others_cpu_share > opts.busyLimit ? ' !' : ''}`;
+  // A row of single page loads (one per student, all at once).
+  const loads = (label, x, duplicates) => [
+    label,
+    `${x.ready}/${x.users}`,
+    t(x.all_answered_ms),
+    ...per(x.first_answer),
+    duplicates,
+    String(x.error_responses),
+    String(x.capacity_responses),
+    fmt(x.starting_pages),
+    mib(x.gateway_rss_mib),
+    others(x),
+  ];
   const rows = [
     [
       'cold: first page loads at once',
@@ -657,18 +670,7 @@ function printLecture(l) {
       mib(c.gateway_rss_at_running_mib),
       others(c),
     ],
-    [
-      'running: page loads at once',
-      `${r.ready}/${r.users}`,
-      t(r.all_answered_ms),
-      ...per(r.first_answer),
-      '–',
-      String(r.error_responses),
-      String(r.capacity_responses),
-      fmt(r.starting_pages),
-      mib(r.gateway_rss_mib),
-      others(r),
-    ],
+    loads('running: page loads at once', r, '–'),
   ];
   if (p) {
     const notReady = Object.entries(p.users_by_state)
@@ -687,19 +689,7 @@ function printLecture(l) {
       others(p),
     ]);
   }
-  if (w)
-    rows.push([
-      'pre-warmed: first page loads at once',
-      `${w.ready}/${w.users}`,
-      t(w.all_answered_ms),
-      ...per(w.first_answer),
-      String(w.duplicate_containers),
-      String(w.error_responses),
-      String(w.capacity_responses),
-      fmt(w.starting_pages),
-      mib(w.gateway_rss_mib),
-      others(w),
-    ]);
+  if (w) rows.push(loads('pre-warmed: first page loads at once', w, String(w.duplicate_containers)));
   print(
     table(
       [

@@ -248,6 +248,17 @@ function loadRow(loads) {
   };
 }
 
+/** One page load per student, all at once, with the gateway's CPU and RSS and the machine's other CPU over the phase. */
+async function loadsAtOnce(gw, instance, roster, tokens) {
+  const ticks0 = cpuTicks(gw.pid);
+  const window = await cpuWindow(instance, gw.pid);
+  const row = loadRow(await allAtOnce(roster, tokens, (user, jwt) => onePageLoad(gw.port, user, jwt)));
+  Object.assign(row, await window());
+  row.gateway_cpu_s = (cpuTicks(gw.pid) - ticks0) / CLK_TCK;
+  row.gateway_rss_mib = gw.rssKiB() / MiB;
+  return row;
+}
+
 const duplicatesOf = (perUser) => [...perUser.values()].reduce((sum, n) => sum + Math.max(0, n - 1), 0);
 
 /**
@@ -374,12 +385,7 @@ export async function lectureBench({ users, secret, work, pollMs = 50, prewarm =
 
     // --- Running: the same students load again at once (each workspace already answers): the figure a pre-warmed load should match.
     log(`lecture: ${users} page loads at once on running workspaces …`);
-    ticks0 = cpuTicks(gw.pid);
-    window = await cpuWindow(instance, gw.pid);
-    result.running = loadRow(await allAtOnce(roster, tokens, (user, jwt) => onePageLoad(gw.port, user, jwt)));
-    Object.assign(result.running, await window());
-    result.running.gateway_cpu_s = (cpuTicks(gw.pid) - ticks0) / CLK_TCK;
-    result.running.gateway_rss_mib = gw.rssKiB() / MiB;
+    result.running = await loadsAtOnce(gw, instance, roster, tokens);
 
     // --- Between: a fresh gateway and no workspaces (containers and volumes removed), so the pre-warm starts as cold as the storm did.
     log(`lecture: removing the ${result.cold.running_containers} workspaces and starting a fresh gateway …`);
@@ -475,12 +481,7 @@ export async function lectureBench({ users, secret, work, pollMs = 50, prewarm =
 
     // --- Pre-warmed: every student's first page load at the same moment.
     log(`lecture: ${users} first page loads at once on the pre-warmed workspaces …`);
-    ticks0 = cpuTicks(gw.pid);
-    window = await cpuWindow(instance, gw.pid);
-    result.prewarmed = loadRow(await allAtOnce(roster, tokens, (user, jwt) => onePageLoad(gw.port, user, jwt)));
-    Object.assign(result.prewarmed, await window());
-    result.prewarmed.gateway_cpu_s = (cpuTicks(gw.pid) - ticks0) / CLK_TCK;
-    result.prewarmed.gateway_rss_mib = gw.rssKiB() / MiB;
+    result.prewarmed = await loadsAtOnce(gw, instance, roster, tokens);
     result.prewarmed.duplicate_containers = duplicatesOf(await containersPerUser(instance));
   } finally {
     await gw?.stop().catch(() => {});
