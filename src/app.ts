@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { prewarmEndpoints } from './api/prewarm-api.js';
-import { IdleNotices } from './api/idle-notices.js';
+import { IdleNotices, noticeEndpoints } from './api/idle-notices.js';
 import { RateLimiter } from './api/rate-limit.js';
 import { createWorkspaceApi } from './api/workspace-api.js';
 import { authenticatorOf, cookieNamesOf } from './auth/authenticator.js';
@@ -112,7 +112,15 @@ export function createApp(options: AppOptions): App {
   });
   const loggedOut = new Listeners<[Session]>();
   const hotPath = new HotPath({ authenticate, directory: manager, forwarding, adminWorkspaceAccess: config.admin_workspace_access, logger });
-  // The idle policy is made below; the notices ask it only once streams are open.
+  const idlePolicy = new IdlePolicy({
+    manager,
+    idleTimeoutMs: config.idle_timeout,
+    removeAfterMs: config.remove_after,
+    holds,
+    logger,
+    onIdleStop: () => metrics.idleStops.inc(),
+    onRemove: () => metrics.removals.inc(),
+  });
   const idleNotices =
     config.idle_warning > 0
       ? new IdleNotices({ manager, stopsAt: (user) => idlePolicy.stopsAt(user), warningMs: config.idle_warning, idleTimeoutMs: config.idle_timeout, logger })
@@ -133,21 +141,10 @@ export function createApp(options: AppOptions): App {
     rateLimiter: new RateLimiter(config.start_rate_limit),
     maxBodyBytes: config.max_api_body,
     restoreTimeoutMs: config.restore_timeout,
-    idleNotices,
-    endpoints: prewarmEndpoints(prewarmer, config.max_api_body),
+    endpoints: [...prewarmEndpoints(prewarmer, config.max_api_body), ...(idleNotices ? noticeEndpoints(idleNotices, manager, logger) : [])],
     logger,
   });
   const gateway = new Gateway({ config, authenticate, manager, hotPath, forwarding, metrics, logger, api, policy, runtimeName: runtime.name });
-
-  const idlePolicy = new IdlePolicy({
-    manager,
-    idleTimeoutMs: config.idle_timeout,
-    removeAfterMs: config.remove_after,
-    holds,
-    logger,
-    onIdleStop: () => metrics.idleStops.inc(),
-    onRemove: () => metrics.removals.inc(),
-  });
 
   manager.onStopping((user, reason) => sockets.closeUser(user, 1001, `workspace stopped (${reason})`));
   manager.onDown((user, reason, endpoint) => {

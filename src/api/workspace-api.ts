@@ -19,7 +19,6 @@ import { LAUNCH_PREFIX, WORKSPACE_PREFIX } from '../http/route.js';
 import type { WorkspaceManager } from '../workspaces/manager.js';
 import type { Workspace } from '../workspaces/workspace.js';
 import type { ApiEndpoint, Call, Caller } from './endpoint.js';
-import { noticeEndpoints, type IdleNotices } from './idle-notices.js';
 import { streamProgress } from './progress-stream.js';
 import type { RateLimiter } from './rate-limit.js';
 import { archiveBeforeDeletion } from './volume-archive.js';
@@ -44,10 +43,8 @@ export interface WorkspaceApiOptions {
   maxBodyBytes: number;
   /** A restore's whole time, body and unpacking (the only long request). */
   restoreTimeoutMs: number;
-  /** More calls in the same table (the pre-warm jobs), authenticated and checked the same way. */
+  /** More calls in the same table (the pre-warm jobs, the idle notice's), authenticated and checked the same way. */
   endpoints?: ApiEndpoint[];
-  /** The idle notice in the editor tab: its script, stream and "Keep working" (absent when GATEWAY_IDLE_WARNING is 0). */
-  idleNotices?: IdleNotices;
   logger: Logger;
 }
 
@@ -204,7 +201,6 @@ export function createWorkspaceApi(options: WorkspaceApiOptions): ApiHandler {
       who: 'admin',
       handle: restoreCall,
     },
-    ...(options.idleNotices ? noticeEndpoints(options.idleNotices, manager, options.logger) : []),
     ...(options.endpoints ?? []),
   ];
 

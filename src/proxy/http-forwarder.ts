@@ -184,7 +184,8 @@ class Exchange implements ResponseSink {
     // Answered before the request's body arrived: the gateway will not read the rest and closes the
     // connection after the answer (http/unread-body.ts), which the client must hear before it sends again.
     if (bodyUnread(this.req)) kept.push('Connection', 'close');
-    if (this.tag !== undefined && this.req.method === 'GET') {
+    // Only a GET of the workbench page carries a tag (http/workspace-forwarding.ts).
+    if (this.tag !== undefined) {
       const encoding = injectablePage(statusCode, rawHeaders);
       if (encoding) {
         this.held = { statusCode, headers: kept, encoding, chunks: [], bytes: 0 };
