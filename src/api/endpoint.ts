@@ -18,7 +18,7 @@ export interface Call {
 
 export interface ApiEndpoint {
   method: string;
-  /** Path segments after `/api`; `:user` is a user id or `me`, any other `:name` any one segment. */
+  /** Path segments after `/api`; `:user` is a user id or `me`; another `:name` matches one segment, whatever it holds. */
   pattern: string[];
   who: Caller;
   /** An LMS frontend on another origin may make it (GATEWAY_LMS_ORIGINS). */

@@ -22,8 +22,8 @@ interface WorkspaceRow {
 }
 
 /**
- * The demo's stand-in for the LMS, on its own port: a sign-in form (any
- * user id, no password) that sets the gateway's token cookie and sends the
+ * The demo's stand-in for the LMS, on its own port: a sign-in form (every
+ * user id is taken, no password) that sets the gateway's token cookie and sends the
  * browser to /ws/me, as the real LMS hand-off does; and a list of who signed
  * in here with each workspace's state and Stop/Start buttons, which go
  * through the gateway's management API with an admin token, so a person can
@@ -95,7 +95,7 @@ table{border-collapse:collapse;width:100%;margin-top:.5rem}td,th{text-align:left
 button{font:inherit;padding:.2rem .8rem}
 </style></head><body>
 <h1>Sign in to your workspace</h1>
-<p>The stand-in for your LMS: any user id opens that user's own workspace at <code>${escapeHtml(gatewayUrl)}/ws/&lt;user&gt;/</code>.</p>
+<p>The stand-in for your LMS, without passwords: each user id opens that user's own workspace at <code>${escapeHtml(gatewayUrl)}/ws/&lt;user&gt;/</code>.</p>
 ${problem ? `<p class="problem">${problem}</p>` : ''}
 <form action="/login"><label>User id <input id="user" name="user" value="alice" required pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]{0,62}"></label>
 <label><input type="checkbox" name="staff" value="1"> staff (admin)</label> <button id="open">Open my workspace</button></form>

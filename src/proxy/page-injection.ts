@@ -72,7 +72,7 @@ function decoded(body: Buffer, encoding: PageEncoding): Buffer | undefined {
   }
 }
 
-/** Where `</head>` starts (any letter case), or -1. */
+/** Where `</head>` starts (in upper, lower or mixed case), or -1. */
 function headEnd(html: Buffer): number {
   const lower = html.toString('latin1').toLowerCase();
   return lower.indexOf('</head>');
