@@ -13,6 +13,7 @@ import { containersOf, dockerEnv } from '../support/engine-gateway.js';
 import { launchBrowser, screenshot } from '../support/browser.js';
 import { startGateway, token, type TestGateway } from '../support/gateway.js';
 import { call, freePort } from '../support/http.js';
+import { terminalText, untilWorkbench } from '../support/workbench.js';
 import { startLms, type Lms } from '../support/lms.js';
 
 const BUILD_SCRIPT = fileURLToPath(new URL('../../images/workspace/build-local.sh', import.meta.url));
@@ -167,9 +168,8 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
   }
 
   /** Waits for the workbench in the tab the launch link opened. */
-  async function untilWorkbench(gw: TestGateway, s: Student): Promise<void> {
-    await s.page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
-    await s.page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ timeout: 60_000 });
+  async function untilStudentWorkbench(gw: TestGateway, s: Student): Promise<void> {
+    await untilWorkbench(s.page);
     const url = new URL(s.page.url());
     expect(`${url.origin}${url.pathname}`).toBe(`${gw.url}/ws/${s.user}/`);
   }
@@ -178,9 +178,7 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
   async function openWorkspace(gw: TestGateway, s: Student): Promise<{ starting: boolean }> {
     const response = await s.page.goto(`${gw.url}/ws/me`);
     const starting = response?.headers()['x-workspace-status'] === 'starting';
-    await s.page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
-    // The workbench is drawn before its connection to the server is made; the Explorer needs it.
-    await s.page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ timeout: 60_000 });
+    await untilWorkbench(s.page);
     const url = new URL(s.page.url());
     expect(`${url.origin}${url.pathname}`).toBe(`${gw.url}/ws/${s.user}/`);
     return { starting };
@@ -214,11 +212,6 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     const headers: Record<string, string> = s.viaLms ? { cookie: `workspace_session=${session?.value}` } : { authorization: `Bearer ${s.jwt}` };
     const res = await call(`${gw.url}/api/workspaces/me${path}`, { method, headers });
     return { status: res.status, body: await res.json() };
-  }
-
-  /** The text of every integrated terminal on the page (DOM renderer rows). */
-  function terminalText(page: Page): Promise<string> {
-    return page.evaluate(() => [...document.querySelectorAll('.xterm-rows')].map((rows) => (rows as HTMLElement).innerText).join('\n'));
   }
 
   /** Opens a new terminal (Ctrl+Shift+`) and waits for bash's prompt in the project folder. */
@@ -289,7 +282,7 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     gw = await startGateway(codeServerEnv(main, image, fromLms));
     gateways.push(gw);
     alice = await launchedStudent('alice');
-    await untilWorkbench(gw, alice);
+    await untilStudentWorkbench(gw, alice);
     await trustFolder(alice.page, { firstVisit: true });
     await screenshot(alice.page, 'e2e-a1-workbench');
 
@@ -335,7 +328,7 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
   it("B: another student gets their own empty workspace and never sees the first student's file", async () => {
     expect(aliceContainer, 'test A ran first').toBeTruthy();
     const bob = await launchedStudent('bob');
-    await untilWorkbench(gw, bob);
+    await untilStudentWorkbench(gw, bob);
     await trustFolder(bob.page, { firstVisit: true });
     await screenshot(bob.page, 'e2e-b1-own-workspace');
     const container = await containerOf(main, bob.user);

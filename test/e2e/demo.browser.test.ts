@@ -18,6 +18,7 @@ import { cleanupInstance, dockerCli, requireEngine, uniqueInstance } from '../su
 import { containersOf } from '../support/engine-gateway.js';
 import { builtGateway } from '../support/gateway-build.js';
 import { freePort } from '../support/http.js';
+import { terminalText, untilWorkbench } from '../support/workbench.js';
 
 /** The first run installs code-server (about 2 minutes here) or builds the image (several). */
 const SETUP_TIMEOUT_MS = 900_000;
@@ -61,16 +62,6 @@ async function startDemo(env: Record<string, string | undefined>, args: string[]
       await exited;
     },
   };
-}
-
-async function terminalText(page: Page): Promise<string> {
-  return page.evaluate(() => [...document.querySelectorAll('.xterm-rows')].map((rows) => (rows as HTMLElement).innerText).join('\n'));
-}
-
-/** Waits for the workbench with its Explorer (drawn once the connection to the editor's server is up). */
-async function untilWorkbench(page: Page): Promise<void> {
-  await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
-  await page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ timeout: 60_000 });
 }
 
 /** Opens a terminal (Ctrl+Shift+`), types a command and waits until `done()` says it ran; types again if the keys went nowhere. */
