@@ -10,12 +10,13 @@ import type { Metrics } from '../metrics/metrics.js';
 import { toWorkspace, type ForwardContext } from '../proxy/forward-headers.js';
 import { FrameScanner } from '../proxy/frame-scanner.js';
 import { HttpForwarder } from '../proxy/http-forwarder.js';
-import { closeSocketAt, type SocketRegistry } from '../proxy/socket-registry.js';
+import { closeSocket, closeSocketAt, type SocketRegistry } from '../proxy/socket-registry.js';
 import type { UpstreamFailure } from '../proxy/upstream.js';
+import type { ClientCompression } from '../proxy/websocket-extensions.js';
 import { WebSocketForwarder } from '../proxy/websocket-forwarder.js';
 import { SocketCap } from '../proxy/socket-cap.js';
 import type { Endpoint } from '../runtimes/runtime.js';
-import { isStudentFrame } from '../workspaces/activity.js';
+import { isDataFrame, isStudentFrame } from '../workspaces/activity.js';
 import type { WorkspaceDirectory } from '../workspaces/directory.js';
 import { requestHost, requestProto, type OriginPolicy } from './origin.js';
 import { peerAddress } from './peer.js';
@@ -68,7 +69,7 @@ export class WorkspaceForwarding {
     this.ws = new WebSocketForwarder({
       timeoutMs: config.proxy_timeout,
       onFailure,
-      onOpen: (user, client) => this.opened(user, client),
+      onOpen: (user, client, _upstream, compression) => this.opened(user, client, compression),
       reject: rejectUpgrade,
     });
     this.webSockets = new SocketCap(config.max_websockets_per_user);
@@ -127,15 +128,25 @@ export class WorkspaceForwarding {
     if (kind === 'refused') this.deps.directory.unreachable(user);
   }
 
-  private opened(user: string, client: Duplex): void {
+  private opened(user: string, client: Duplex, compression: ClientCompression): void {
     const session = this.pendingSessions.get(client);
     this.deps.sockets.add(user, client, session);
-    const { directory, sessions } = this.deps;
-    const scanner = new FrameScanner((opcode, length, firstByte) => {
-      if (!isStudentFrame(opcode, length, firstByte)) return;
-      directory.touch(user, 'websocket');
-      if (session) sessions.touch(session.id);
-    });
+    const { directory, sessions, logger } = this.deps;
+    const counts = compression === 'unreadable' ? isDataFrame : isStudentFrame;
+    const scanner = new FrameScanner(
+      (opcode, length, firstByte) => {
+        if (!counts(opcode, length, firstByte)) return;
+        directory.touch(user, 'websocket');
+        if (session) sessions.touch(session.id);
+      },
+      {
+        compressed: compression === 'per-message',
+        onInvalid: () => {
+          logger.info({ user }, 'websocket closed: the client sent compressed data that does not inflate');
+          closeSocket(client, 1007, 'invalid compressed data');
+        },
+      },
+    );
     client.on('data', (chunk: Buffer) => scanner.push(chunk));
   }
 

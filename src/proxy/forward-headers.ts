@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { withoutCookie } from '../auth/credentials.js';
+import { deflateOffers } from './websocket-extensions.js';
 
 /** Headers some apps take as "who is logged in"; a client must never set them for a workspace. */
 const IDENTITY_HEADERS = new Set(['x-workspace-user', 'x-remote-user', 'x-user', 'remote-user', 'x-auth-request-user', 'x-auth-request-email']);
@@ -46,9 +47,9 @@ export interface Outgoing {
  * The request as the workspace gets it: the LMS token never leaves the
  * gateway, client-supplied forwarding and identity headers are replaced by
  * the gateway's own, and Host is kept so code-server's own Origin check
- * passes. An upgrade keeps its Connection/Upgrade but offers no compression
- * (compressed frames would hide which messages are the editor's keep-alives,
- * and the idle rule could no longer tell an untouched tab from a student).
+ * passes. An upgrade keeps its Connection/Upgrade, and of its extension
+ * offers only permessage-deflate, the one the gateway can read through
+ * (websocket-extensions.ts).
  * Built in one pass into a new list: deleting from `req.headers` would make
  * every later reader of that object slower.
  */
@@ -72,7 +73,12 @@ export function toWorkspace(req: IncomingMessage, ctx: ForwardContext, upgrade: 
       name.startsWith(GATEWAY_HEADER_PREFIX)
     )
       continue;
-    if (upgrade ? name === 'sec-websocket-extensions' : HOP_BY_HOP.has(name) || name === 'expect') continue;
+    if (upgrade && name === 'sec-websocket-extensions') {
+      const offers = deflateOffers(String(value));
+      if (offers !== undefined) out.push(name, offers);
+      continue;
+    }
+    if (!upgrade && (HOP_BY_HOP.has(name) || name === 'expect')) continue;
     if (name === 'cookie') {
       const kept = withoutCookie(value as string, ctx.cookieNames);
       if (kept !== undefined) out.push(name, kept);

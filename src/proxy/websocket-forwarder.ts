@@ -5,14 +5,15 @@ import { UpstreamError, UpstreamTimeoutError, type GatewayError } from '../error
 import type { Endpoint } from '../runtimes/runtime.js';
 import { requestHead, type Outgoing } from './forward-headers.js';
 import { destroySelf } from './socket-registry.js';
+import { pinClientCompression, type ClientCompression } from './websocket-extensions.js';
 import { connectTo, isRefusal, type UpstreamFailure } from './upstream.js';
 
 export interface WebSocketForwarderOptions {
   /** How long the workspace may take to answer the upgrade. */
   timeoutMs: number;
   onFailure: (user: string, kind: UpstreamFailure) => void;
-  /** Both ends, once the workspace said 101. */
-  onOpen: (user: string, client: Duplex, upstream: Duplex) => void;
+  /** Both ends, once the workspace said 101, and how the client's frames are compressed. */
+  onOpen: (user: string, client: Duplex, upstream: Duplex, compression: ClientCompression) => void;
   /** Answers a failed upgrade before anything was sent to the client. */
   reject: (client: Duplex, error: GatewayError) => void;
 }
@@ -25,7 +26,8 @@ const ANSWER = /^HTTP\/1\.[01] [1-5]\d\d[ \r]/;
 
 /**
  * WebSocket upgrades by raw socket relaying: the request head as `outgoing`
- * says goes to the workspace, its answer head comes back byte for byte, and
+ * says goes to the workspace, its answer head comes back byte for byte (but
+ * for one compression parameter a 101 may gain: websocket-extensions.ts), and
  * after a 101 the two sockets are relayed with nothing in between. No HTTP
  * client objects outlive the handshake, which keeps idle sockets cheap.
  */
@@ -73,14 +75,15 @@ export class WebSocketForwarder {
       // The handshake's closures (and the answer they hold) are let go: an idle WebSocket keeps none.
       upstream.off('data', onAnswer).off('error', onError).off('close', onClose);
       client.off('close', onClientGone);
-      client.write(answer);
+      const pinned = switching ? pinClientCompression(answer) : { answer, compression: 'none' as const };
+      client.write(pinned.answer);
       // Bytes the client sent after its upgrade head belong to the WebSocket: they go only once the
       // workspace switched. Sent earlier, a request pipelined behind a refused upgrade would reach
       // the workspace as the client wrote it, without the gateway's header rewriting.
       if (switching && head.length > 0) upstream.write(head);
       // Anything but 101: the answer is relayed, the client's bytes are not, and the connection ends with the workspace's.
       relay(client, upstream, switching);
-      if (switching) this.options.onOpen(user, client, upstream);
+      if (switching) this.options.onOpen(user, client, upstream, pinned.compression);
     };
     const onClientGone = () => {
       if (settled) return;

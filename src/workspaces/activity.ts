@@ -20,12 +20,13 @@ import { OPCODE } from '../proxy/frame-scanner.js';
  * `$acceptModelChanged` (~1.9 kB) plus auto-save traffic, in the terminal
  * `remoteterminal.$input` (51 bytes for one key) and `$acceptTerminalInteraction` (53).
  *
- * The sizes are those of uncompressed frames: the browser offers
- * permessage-deflate and code-server accepts it, after which payload bytes are
- * deflate output (a keep-alive is 4-10 bytes, a latency ping 12-17, a terminal
- * keystroke 11-14) and nothing this cheap can tell them apart. The gateway
- * therefore does not forward the browser's `Sec-WebSocket-Extensions` offer
- * (http/gateway.ts), and the browser test checks no extension is negotiated.
+ * The sizes are those of uncompressed messages. The browser offers
+ * permessage-deflate and code-server accepts it; the gateway has the browser
+ * compress each message on its own (proxy/websocket-extensions.ts) and
+ * inflates a copy of the small ones (proxy/frame-scanner.ts), so these sizes
+ * are what the idle rule reads with compression on too. Compressed, a
+ * keep-alive is 4-10 bytes, a latency ping 12-17, a terminal keystroke 11-14:
+ * nothing cheaper could tell them apart.
  */
 const HEADER_BYTES = 13;
 const TYPE_REGULAR = 1;
@@ -56,4 +57,9 @@ export function isStudentFrame(opcode: number, length: number, firstByte: number
   if (length === HEADER_BYTES) return firstByte !== TYPE_KEEPALIVE && firstByte !== TYPE_ACK;
   if (firstByte === TYPE_REGULAR && BACKGROUND_CALL_SIZES.has(length)) return false;
   return true;
+}
+
+/** For frames the gateway cannot read (an extension it did not offer was negotiated): every data frame counts, as the safe side. */
+export function isDataFrame(opcode: number): boolean {
+  return opcode === OPCODE.text || opcode === OPCODE.binary || opcode === OPCODE.continuation;
 }

@@ -14,6 +14,7 @@ import { launchBrowser, screenshot } from '../support/browser.js';
 import { startGateway, token, type TestGateway } from '../support/gateway.js';
 import { call, freePort } from '../support/http.js';
 import { terminalText, untilWorkbench } from '../support/workbench.js';
+import { countingRelay, type CountingRelay } from '../support/byte-count.js';
 import { startLms, type Lms } from '../support/lms.js';
 
 const BUILD_SCRIPT = fileURLToPath(new URL('../../images/workspace/build-local.sh', import.meta.url));
@@ -376,11 +377,11 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     }));
     expect(page.tags).toEqual(['/api/workspaces/ivy/notice.js']);
     console.log(`workbench CSP header: ${csp}\nworkbench CSP meta: ${JSON.stringify(page.metaCsp)}`);
-    // The rule reads VS Code's message type and size from each client frame: under
-    // permessage-deflate those are deflate output, and every keep-alive would count.
+    // The editor's WebSockets are compressed end to end; the browser compresses each message on
+    // its own (the gateway said so), so the idle rule below reads their uncompressed sizes.
     await vi.waitFor(() => expect(untouched.extensions.length, 'editor WebSocket handshakes').toBeGreaterThanOrEqual(2), { timeout: 30_000, interval: 500 });
-    expect(untouched.extensions, 'WebSocket compression was negotiated through the gateway; the idle rule needs plain frames').toEqual(
-      untouched.extensions.map(() => ''),
+    expect(untouched.extensions, 'WebSocket compression through the gateway').toEqual(
+      untouched.extensions.map(() => 'permessage-deflate; client_no_context_takeover'),
     );
 
     // Tom trusts the folder, opens his file and types into it every few seconds (auto-save is on).
@@ -498,6 +499,65 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     } finally {
       typing = false;
       await typingLoop.catch(() => {});
+    }
+  }, 420_000);
+
+  it('D: a workbench load through the gateway moves about the bytes of a direct one, both compressed', async () => {
+    // The same running workspace, loaded by a fresh browser (no cache) through the gateway and
+    // straight from code-server; each on a relay that counts the bytes on the wire both ways.
+    const dana = await student(gw, 'dana');
+    expect((await api(gw, dana, 'POST', '/start')).status).toBe(200);
+    const endpoint = gw.app.manager.get('dana')!.endpoint as { host: string; port: number };
+    const throughGateway = await countingRelay({ host: '127.0.0.1', port: gw.port });
+    const direct = await countingRelay(endpoint);
+    const jwt = await token('dana');
+    const load = async (relay: CountingRelay, url: string, label: string) => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      contexts.push(context);
+      await context.addCookies([{ name: 'workspace_token', value: jwt, url: `http://127.0.0.1:${relay.port}`, httpOnly: true, sameSite: 'Lax' }]);
+      const page = await context.newPage();
+      const s = await watched({ user: 'dana', jwt, viaLms: false, context, page });
+      relay.reset();
+      await page.goto(url);
+      await untilWorkbench(page);
+      // Settled: nothing more for 5 s in a row (the editor's own timers send a few bytes every 5 s).
+      let last = -1;
+      await vi.waitFor(
+        async () => {
+          const { down, up } = relay.counts();
+          const now = down + up;
+          const settled = now - last < 2_000;
+          last = now;
+          if (!settled) await new Promise((r) => setTimeout(r, 5_000));
+          expect(settled, `${label}: still loading`).toBe(true);
+        },
+        { timeout: 120_000, interval: 0 },
+      );
+      const counted = relay.counts();
+      await screenshot(page, `e2e-d-${label}`);
+      await context.close();
+      return { ...counted, extensions: s.extensions };
+    };
+    try {
+      // A first load warms code-server (its extension host, the folder's trust) so both measured loads find it the same.
+      await load(throughGateway, `http://127.0.0.1:${throughGateway.port}/ws/dana/`, 'warm-up');
+      const plain = await load(direct, `http://127.0.0.1:${direct.port}/`, 'direct');
+      const gateway = await load(throughGateway, `http://127.0.0.1:${throughGateway.port}/ws/dana/`, 'gateway');
+      const mb = (n: number) => (n / 1e6).toFixed(2);
+      const ratio = (gateway.down + gateway.up) / (plain.down + plain.up);
+      console.log(
+        `workbench load bytes: gateway ${mb(gateway.down + gateway.up)} MB (down ${mb(gateway.down)}, up ${mb(gateway.up)}), ` +
+          `direct ${mb(plain.down + plain.up)} MB (down ${mb(plain.down)}, up ${mb(plain.up)}), gateway/direct ${ratio.toFixed(3)}`,
+      );
+      for (const extensions of [plain.extensions, gateway.extensions]) {
+        expect(extensions.length).toBeGreaterThanOrEqual(2);
+        for (const e of extensions) expect(e).toMatch(/^permessage-deflate/);
+      }
+      expect(gateway.extensions.every((e) => e.includes('client_no_context_takeover'))).toBe(true);
+      expect(ratio, 'bytes through the gateway against direct').toBeLessThanOrEqual(1.05);
+    } finally {
+      await throughGateway.close();
+      await direct.close();
     }
   }, 420_000);
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FrameScanner, OPCODE } from '../../src/proxy/frame-scanner.js';
+import { constants, createDeflateRaw, deflateRawSync } from 'node:zlib';
+import { FrameScanner, INFLATE_LIMIT, OPCODE } from '../../src/proxy/frame-scanner.js';
 import { isStudentFrame } from '../../src/workspaces/activity.js';
 
 /** A client frame as a browser sends it: masked. */
@@ -131,5 +132,119 @@ describe('isStudentFrame', () => {
     expect(isStudentFrame(OPCODE.text, 38, 1)).toBe(true);
     expect(isStudentFrame(OPCODE.continuation, 10, 1)).toBe(true);
     expect(isStudentFrame(OPCODE.binary, 200, 1)).toBe(true);
+  });
+});
+
+/** A message as Chromium sends it once told `client_no_context_takeover`: deflated alone, the sync-flush tail removed. */
+function deflated(payload: Buffer): Buffer {
+  const out = deflateRawSync(payload, { finishFlush: constants.Z_SYNC_FLUSH });
+  return out.subarray(0, out.length - 4);
+}
+
+/** A masked client frame with RSV1 set on the first frame of a compressed message. */
+function compressedFrame(opcode: number, payload: Buffer, fin = true): Buffer {
+  const frame = clientFrame(opcode, payload, fin);
+  if (opcode !== OPCODE.continuation) frame[0]! |= 0x40;
+  return frame;
+}
+
+function scan(stream: Buffer, chunk = stream.length) {
+  const seen: number[][] = [];
+  let invalid = 0;
+  const scanner = new FrameScanner((...f) => seen.push(f), { compressed: true, onInvalid: () => invalid++ });
+  for (let i = 0; i < stream.length; i += chunk) scanner.push(stream.subarray(i, i + chunk));
+  return { seen, invalid };
+}
+
+describe('FrameScanner with permessage-deflate', () => {
+  const names = Object.keys(measured) as (keyof typeof measured)[];
+
+  it('reports each compressed message with its uncompressed length and first byte, so the idle rule reads it as it reads a plain one', () => {
+    const stream = Buffer.concat(names.map((n) => compressedFrame(OPCODE.binary, deflated(message(n)))));
+    for (const chunk of [1, 3, 7, 64, stream.length]) {
+      const { seen, invalid } = scan(stream, chunk);
+      expect(invalid).toBe(0);
+      const plain = names.map((n) => message(n));
+      // The editor's keystroke deflates to more than INFLATE_LIMIT bytes only if it is large; either way it counts.
+      expect(
+        seen.map(([op, len, first]) => isStudentFrame(op!, len!, first!)),
+        `chunks of ${chunk}`,
+      ).toEqual(plain.map((m) => isStudentFrame(OPCODE.binary, m.length, m[0]!)));
+      for (const [i, m] of plain.entries()) {
+        if (Number.isFinite(seen[i]![1])) expect(seen[i]).toEqual([OPCODE.binary, m.length, m[0]]);
+      }
+    }
+  });
+
+  it('joins the fragments of a compressed message across control frames between them', () => {
+    const body = deflated(message('latencyPing'));
+    const stream = Buffer.concat([
+      compressedFrame(OPCODE.binary, body.subarray(0, 5), false),
+      clientFrame(OPCODE.ping, Buffer.from('p')),
+      compressedFrame(OPCODE.continuation, body.subarray(5, 9), false),
+      compressedFrame(OPCODE.continuation, body.subarray(9)),
+      compressedFrame(OPCODE.binary, deflated(message('keepAlive'))),
+    ]);
+    for (const chunk of [1, 2, 5, stream.length]) {
+      expect(scan(stream, chunk).seen, `chunks of ${chunk}`).toEqual([
+        [OPCODE.ping, 1, 'p'.charCodeAt(0)],
+        [OPCODE.binary, 38, 1],
+        [OPCODE.binary, 13, 9],
+      ]);
+    }
+  });
+
+  it('does not inflate a large message and takes it for activity, also one that would inflate far beyond its size', () => {
+    const large = deflated(Buffer.from(Array.from({ length: 4000 }, (_, i) => `line ${i * 7919}\n`).join('')));
+    expect(large.length).toBeGreaterThan(INFLATE_LIMIT);
+    const bomb = deflated(Buffer.alloc(10 * 1024 * 1024));
+    expect(bomb.length).toBeGreaterThan(INFLATE_LIMIT); // 10 MiB of zeros is ~10 kB deflated; a small one:
+    const smallBomb = deflated(Buffer.alloc(64 * 1024));
+    expect(smallBomb.length).toBeLessThanOrEqual(INFLATE_LIMIT);
+    const { seen, invalid } = scan(Buffer.concat([large, bomb, smallBomb].map((b) => compressedFrame(OPCODE.binary, b))));
+    expect(invalid).toBe(0);
+    expect(seen).toEqual([
+      [OPCODE.binary, Infinity, -1],
+      [OPCODE.binary, Infinity, -1],
+      [OPCODE.binary, Infinity, -1],
+    ]);
+    expect(seen.every(([op, len, first]) => isStudentFrame(op!, len!, first!))).toBe(true);
+  });
+
+  it('still reads frames sent uncompressed, and an empty compressed message', () => {
+    const stream = Buffer.concat([clientFrame(OPCODE.binary, message('keepAlive')), compressedFrame(OPCODE.text, deflated(Buffer.alloc(0)))]);
+    expect(scan(stream).seen).toEqual([
+      [OPCODE.binary, 13, 9],
+      [OPCODE.text, 0, -1],
+    ]);
+  });
+
+  it('reports data that does not inflate once and stops reading', () => {
+    const garbage = compressedFrame(OPCODE.binary, Buffer.from([0xff, 0xff, 0xff, 0x07, 0x12]));
+    const after = compressedFrame(OPCODE.binary, deflated(message('keepAlive')));
+    expect(scan(Buffer.concat([garbage, after, garbage]))).toEqual({ seen: [], invalid: 1 });
+  });
+
+  it('takes a message that leans on an earlier one (the context takeover the client was told not to use) for invalid data', async () => {
+    const deflater = createDeflateRaw();
+    const chunks: Buffer[] = [];
+    deflater.on('data', (c: Buffer) => chunks.push(c));
+    const flushed = (data: Buffer) =>
+      new Promise<Buffer>((resolve) => {
+        chunks.length = 0;
+        deflater.write(data);
+        deflater.flush(constants.Z_SYNC_FLUSH, () => {
+          const all = Buffer.concat(chunks);
+          resolve(all.subarray(0, all.length - 4));
+        });
+      });
+    const text = Buffer.from('the same forty bytes, twice over: abcdefg');
+    const first = await flushed(text);
+    const second = await flushed(text);
+    deflater.close();
+    expect(scan(Buffer.concat([compressedFrame(OPCODE.binary, first), compressedFrame(OPCODE.binary, second)]))).toEqual({
+      seen: [[OPCODE.binary, text.length, text[0]]],
+      invalid: 1,
+    });
   });
 });
