@@ -30,6 +30,7 @@ const IDLE_WARNING_S = 40;
 
 const main = uniqueInstance('e2e-code-server');
 const idle = uniqueInstance('e2e-idle');
+const bytes = uniqueInstance('e2e-bytes');
 
 /** Builds (or reuses, ~1 s) the code-server image; resolves with its tag. */
 function codeServerImage(): Promise<string> {
@@ -113,6 +114,7 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     await step('cleanup', async () => {
       await cleanupInstance(main.instance);
       await cleanupInstance(idle.instance);
+      await cleanupInstance(bytes.instance);
     });
     console.log(`afterAll ${Date.now() - t0} ms: ${took.join(', ')}`);
   });
@@ -505,10 +507,14 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
   it('D: a workbench load through the gateway moves about the bytes of a direct one, both compressed', async () => {
     // The same running workspace, loaded by a fresh browser (no cache) through the gateway and
     // straight from code-server; each on a relay that counts the bytes on the wire both ways.
-    const dana = await student(gw, 'dana');
-    expect((await api(gw, dana, 'POST', '/start')).status).toBe(200);
-    const endpoint = gw.app.manager.get('dana')!.endpoint as { host: string; port: number };
-    const throughGateway = await countingRelay({ host: '127.0.0.1', port: gw.port });
+    // Its own gateway, which takes the test's tokens (the first one takes only the LMS's).
+    const bytesGw = await startGateway(codeServerEnv(bytes, image));
+    gateways.push(bytesGw);
+    const dana = await student(bytesGw, 'dana');
+    expect((await api(bytesGw, dana, 'POST', '/start')).status).toBe(200);
+    const endpoint = bytesGw.app.manager.get('dana')?.endpoint;
+    if (!endpoint || !('host' in endpoint)) throw new Error(`dana's workspace has no TCP endpoint: ${JSON.stringify(endpoint)}`);
+    const throughGateway = await countingRelay({ host: '127.0.0.1', port: bytesGw.port });
     const direct = await countingRelay(endpoint);
     const jwt = await token('dana');
     const load = async (relay: CountingRelay, url: string, label: string) => {
