@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '../bounded-cache.js';
 import { RateLimitedError } from '../errors.js';
 
 interface Bucket {
@@ -12,7 +12,7 @@ interface Bucket {
  * users are forgotten first.
  */
 export class RateLimiter {
-  private readonly buckets = new LRUCache<string, Bucket>({ max: 50_000 });
+  private readonly buckets = boundedCache<string, Bucket>(50_000);
 
   constructor(
     private readonly perMinute: number,

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { serialize } from 'cookie';
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '../bounded-cache.js';
 import type { Config } from '../config/load.js';
 import { BadRequestError, UnauthorizedError } from '../errors.js';
 import { credentialsOf, HOST_PREFIX, type CookieNames, type Credentials } from './credentials.js';
@@ -45,7 +45,7 @@ export class Authenticator {
    * token (a script, a browser before it stored the session) keeps one
    * session instead of minting one per request; only verified tokens get in.
    */
-  private readonly byToken = new LRUCache<string, Authenticated>({ max: 10_000 });
+  private readonly byToken = boundedCache<string, Authenticated>(10_000);
 
   constructor(private readonly deps: AuthenticatorDeps) {
     this.sessions = deps.sessions;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '../bounded-cache.js';
 import type { Identity } from './identity.js';
 
 /** How long a launch link works: long enough for a new tab to open, too short to be worth stealing. */
@@ -13,7 +13,7 @@ export const LAUNCH_LINK_MS = 60_000;
  * create call and the link's use both reach the leader of a cluster.
  */
 export class LaunchLinks {
-  private readonly codes = new LRUCache<string, Pick<Identity, 'user' | 'admin'>>({ max: 50_000, ttl: LAUNCH_LINK_MS });
+  private readonly codes = boundedCache<string, Pick<Identity, 'user' | 'admin'>>(50_000, { ttl: LAUNCH_LINK_MS });
 
   issue(identity: Pick<Identity, 'user' | 'admin'>): string {
     const code = randomBytes(24).toString('base64url');

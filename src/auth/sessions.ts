@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '../bounded-cache.js';
 import type { Identity } from './identity.js';
 import { isUserId } from './user-id.js';
 
@@ -36,11 +36,11 @@ export class Sessions {
   private readonly key: Uint8Array;
   private readonly now: () => number;
   /** Cookie value → session, for values whose signature checked out. */
-  private readonly verified = new LRUCache<string, Session>({ max: 20_000 });
+  private readonly verified = boundedCache<string, Session>(20_000);
   /** Session id → epoch ms of its last activity. */
-  private readonly activity = new LRUCache<string, number>({ max: 100_000 });
+  private readonly activity = boundedCache<string, number>(100_000);
   /** Ids of sessions logged out, kept until they would have ended anyway. */
-  private readonly ended = new LRUCache<string, true>({ max: 100_000 });
+  private readonly ended = boundedCache<string, true>(100_000);
   /** A cookie older than this is renewed with the next answer: often enough for the idle rule, rarely enough to be free. */
   private readonly renewAfterMs: number;
 

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, errors, importSPKI, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '../bounded-cache.js';
 import type { Config, JwtKey } from '../config/load.js';
 import { UnauthorizedError } from '../errors.js';
 import type { Identity } from './identity.js';
@@ -51,7 +51,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   // Keyed by the token itself: only tokens whose signature checked out get in,
   // and those are the LMS's own (a few hundred bytes), so hashing every
   // request's token would cost more than it saves.
-  const cache = new LRUCache<string, Identity>({ max: options.cacheSize ?? 10_000 });
+  const cache = boundedCache<string, Identity>(options.cacheSize ?? 10_000);
   const peek = (token: string): Identity | undefined => {
     const hit = cache.get(token);
     return hit && now() < hit.expiresAt + options.clockToleranceMs ? hit : undefined;

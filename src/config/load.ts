@@ -1,6 +1,6 @@
 import { hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import type { Setting, SettingValues } from './setting.js';
 import { envName, settings, type SettingKey } from './settings.js';
 
@@ -39,8 +39,10 @@ export function readConfigFile(path: string): unknown {
   } catch (err) {
     throw new ConfigError([`config file ${path}: cannot read it (${(err as Error).message})`]);
   }
+  // Loaded only when a file is given: most gateways run on GATEWAY_* variables alone.
+  const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   try {
-    return parseYaml(text) ?? {};
+    return parse(text) ?? {};
   } catch (err) {
     throw new ConfigError([`config file ${path}: not valid YAML (${(err as Error).message.split('\n')[0]})`]);
   }
