@@ -24,7 +24,7 @@ export class LeaderLink {
     this.endpoint = { socketPath };
     // The leader's answers are the gateway's own: its session cookies pass.
     this.http = new HttpForwarder({ timeoutMs, onFailure: (_, kind) => onFailure(kind), sendError, gatewayCookies: new Set() });
-    this.ws = new WebSocketForwarder({ timeoutMs, onFailure: (_, kind) => onFailure(kind), onOpen: () => {}, reject: rejectUpgrade });
+    this.ws = new WebSocketForwarder({ timeoutMs, onFailure: (_, kind) => onFailure(kind), onOpen: () => undefined, reject: rejectUpgrade });
   }
 
   web(req: IncomingMessage, res: ServerResponse): void {

@@ -128,12 +128,12 @@ export class WorkspaceForwarding {
     if (kind === 'refused') this.deps.directory.unreachable(user);
   }
 
-  private opened(user: string, client: Duplex, compression: ClientCompression): void {
+  private opened(user: string, client: Duplex, compression: ClientCompression): FrameScanner {
     const session = this.pendingSessions.get(client);
     this.deps.sockets.add(user, client, session);
     const { directory, sessions, logger } = this.deps;
     const counts = compression === 'unreadable' ? isDataFrame : isStudentFrame;
-    const scanner = new FrameScanner(
+    return new FrameScanner(
       (opcode, length, firstByte) => {
         if (!counts(opcode, length, firstByte)) return;
         directory.touch(user, 'websocket');
@@ -147,7 +147,6 @@ export class WorkspaceForwarding {
         },
       },
     );
-    client.on('data', (chunk: Buffer) => scanner.push(chunk));
   }
 
   private context(req: IncomingMessage, requestId: string, r: WorkspaceRoute): ForwardContext {

@@ -25,7 +25,12 @@ export type FrameListener = (opcode: number, length: number, firstByte: number) 
 export const INFLATE_LIMIT = 256;
 /** The 4 bytes the sender removed from the end of each compressed message (RFC 7692 §7.2.1). */
 const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
-const INFLATE_OPTIONS = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: INFLATE_LIMIT, chunkSize: INFLATE_LIMIT };
+/**
+ * The smallest window zlib takes (512 bytes) is enough: no output past 512 bytes is ever asked
+ * for, and a distance back no further than the output so far is all a valid message can hold
+ * there. A 32 KiB window for each of these one-shot inflaters cost a third of their time.
+ */
+const INFLATE_OPTIONS = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: INFLATE_LIMIT, chunkSize: INFLATE_LIMIT, windowBits: 9 };
 
 const enum Stage {
   Head,

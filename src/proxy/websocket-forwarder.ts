@@ -12,10 +12,15 @@ export interface WebSocketForwarderOptions {
   /** How long the workspace may take to answer the upgrade. */
   timeoutMs: number;
   onFailure: (user: string, kind: UpstreamFailure) => void;
-  /** Both ends, once the workspace said 101, and how the client's frames are compressed. */
-  onOpen: (user: string, client: Duplex, upstream: Duplex, compression: ClientCompression) => void;
+  /** Both ends, once the workspace said 101, and how the client's frames are compressed; may return what reads the client's bytes as they pass. */
+  onOpen: (user: string, client: Duplex, upstream: Duplex, compression: ClientCompression) => ClientWatcher | undefined;
   /** Answers a failed upgrade before anything was sent to the client. */
   reject: (client: Duplex, error: GatewayError) => void;
+}
+
+/** Reads the client → workspace bytes of an open WebSocket after they were passed on (the frame scanner). */
+export interface ClientWatcher {
+  push(chunk: Buffer): void;
 }
 
 /** The workspace's answer head may not be larger than a request head. */
@@ -82,8 +87,8 @@ export class WebSocketForwarder {
       // the workspace as the client wrote it, without the gateway's header rewriting.
       if (switching && head.length > 0) upstream.write(head);
       // Anything but 101: the answer is relayed, the client's bytes are not, and the connection ends with the workspace's.
-      relay(client, upstream, switching);
-      if (switching) this.options.onOpen(user, client, upstream, pinned.compression);
+      const watcher = switching ? this.options.onOpen(user, client, upstream, pinned.compression) : undefined;
+      relay(client, upstream, switching, watcher);
     };
     const onClientGone = () => {
       if (settled) return;
@@ -100,7 +105,8 @@ export class WebSocketForwarder {
 }
 
 const PEER = Symbol('peer');
-type Relayed = Duplex & { [PEER]: Duplex };
+const WATCHER = Symbol('watcher');
+type Relayed = Duplex & { [PEER]: Duplex; [WATCHER]?: ClientWatcher };
 
 /**
  * Bytes flow with backpressure (the upstream always; the client only after a
@@ -109,9 +115,11 @@ type Relayed = Duplex & { [PEER]: Duplex };
  * find the other end on the socket, so an idle WebSocket costs two sockets
  * and no closures: with 10,000 open tabs, that is most of the gateway's heap.
  */
-function relay(client: Duplex, upstream: Duplex, bothWays: boolean): void {
+function relay(client: Duplex, upstream: Duplex, bothWays: boolean, watcher: ClientWatcher | undefined): void {
   (client as Relayed)[PEER] = upstream;
   (upstream as Relayed)[PEER] = client;
+  // One listener per direction: a second 'data' listener would make every chunk's emit walk a list.
+  if (watcher) (client as Relayed)[WATCHER] = watcher;
   upstream.on('data', sendToPeer);
   client.on('drain', resumePeer);
   if (bothWays) {
@@ -125,6 +133,7 @@ function relay(client: Duplex, upstream: Duplex, bothWays: boolean): void {
 
 function sendToPeer(this: Relayed, chunk: Buffer): void {
   if (!this[PEER].write(chunk)) this.pause();
+  this[WATCHER]?.push(chunk);
 }
 
 function resumePeer(this: Relayed): void {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { constants, createDeflateRaw, deflateRawSync } from 'node:zlib';
 import { FrameScanner, INFLATE_LIMIT, OPCODE } from '../../src/proxy/frame-scanner.js';
@@ -209,6 +210,27 @@ describe('FrameScanner with permessage-deflate', () => {
       [OPCODE.binary, Infinity, -1],
     ]);
     expect(seen.every(([op, len, first]) => isStudentFrame(op!, len!, first!))).toBe(true);
+  });
+
+  it('reads any message the browser deflated with its full 32 KiB window through its own 512-byte one', () => {
+    // Repetition at every distance a short message can hold, and messages on both sides of INFLATE_LIMIT.
+    const payload = fc
+      .array(fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.constant(new Uint8Array(0))), { maxLength: 30 })
+      .chain((parts) =>
+        fc
+          .array(fc.nat({ max: 29 }), { maxLength: 30 })
+          .map((picks) => Buffer.concat([...parts, ...picks.map((i) => parts[i % Math.max(1, parts.length)] ?? new Uint8Array(0))])),
+      );
+    fc.assert(
+      fc.property(payload, (plain) => {
+        const { seen, invalid } = scan(compressedFrame(OPCODE.binary, deflated(plain)));
+        expect(invalid).toBe(0);
+        const [, length, first] = seen[0]!;
+        if (Number.isFinite(length)) expect([length, first]).toEqual([plain.length, plain.length > 0 ? plain[0] : -1]);
+        else expect(plain.length > INFLATE_LIMIT || deflated(plain).length > INFLATE_LIMIT).toBe(true);
+      }),
+      { seed: 16, numRuns: 500 },
+    );
   });
 
   it('still reads frames sent uncompressed, and an empty compressed message', () => {
