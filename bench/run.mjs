@@ -1,23 +1,25 @@
 #!/usr/bin/env node
 // `npm run bench`: the gateway against the backend itself (direct), nginx and
 // configurable-http-proxy, all on 127.0.0.1 in one run, in interleaved rounds;
-// then, when a Docker Engine answers, a spawn storm, sequential spawns, cold
-// start and wake; then the lecture hall (200 first page loads at once, cold and
-// pre-warmed); then, when the swarm test bed is up, a storm, cold start and
-// wake on the swarm runtime. Prints the tables, writes the raw figures to
-// bench/results/.
+// then a class's open editors (N simulated code-server tabs' WebSocket traffic,
+// through the gateway and directly); then, when a Docker Engine answers, a
+// spawn storm, sequential spawns, cold start and wake; then the lecture hall
+// (200 first page loads at once, cold and pre-warmed); then, when the swarm
+// test bed is up, a storm, cold start and wake on the swarm runtime. Prints
+// the tables, writes the raw figures to bench/results/.
 // See bench/README.md for every option and what each figure means.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync, readFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
+import { editorsBench } from './lib/editors.mjs';
 import { engineAnswers, engineBench, engineVersion } from './lib/engine.mjs';
 import { lectureBench } from './lib/lecture.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { readSwarmBed, swarmAnswers, swarmBench } from './lib/swarm.mjs';
 import { treeRssKiB } from './lib/procstat.mjs';
-import { BENCH_DIR, installChp, startBackend, startChp, startGateway, startNginx } from './lib/targets.mjs';
+import { BENCH_DIR, installChp, startBackend, startChp, startGateway, startNginx, startNodeRelay } from './lib/targets.mjs';
 import { fmt, installExitHandlers, median, onExit, ratio, run, sleep, table } from './lib/util.mjs';
 import { echoRtt, idleSockets } from './lib/ws-bench.mjs';
 import { wrkRound } from './lib/wrk.mjs';
@@ -34,7 +36,7 @@ const env = process.env;
 const flag = (name) => argv.includes(name);
 const quick = flag('--quick') || env.BENCH_QUICK === '1';
 const num = (name, fallback) => (env[name] !== undefined && env[name] !== '' ? Number(env[name]) : fallback);
-const PARTS = ['proxy', 'engine', 'lecture', 'swarm'];
+const PARTS = ['proxy', 'editors', 'engine', 'lecture', 'swarm'];
 const only = (env.BENCH_ONLY ?? '')
   .split(',')
   .map((s) => s.trim())
@@ -62,6 +64,7 @@ const opts = {
   wsRoundTrips: num('BENCH_WS_ROUNDTRIPS', quick ? 500 : 2000),
   wsIdle: num('BENCH_WS_IDLE', 1000),
   wsSettleMs: num('BENCH_WS_SETTLE_MS', quick ? 700 : 1500),
+  idleSettleSeconds: num('BENCH_IDLE_SECONDS', quick ? 10 : 30),
   busyLimit: num('BENCH_BUSY_LIMIT', 0.15),
   chpVersion: env.BENCH_CHP_VERSION ?? '5',
   nginxWorkers: num('BENCH_NGINX_WORKERS', 1),
@@ -78,7 +81,23 @@ const opts = {
   swarmStormUsers: Math.min(200, Math.max(1, num('BENCH_SWARM_STORM_USERS', quick ? 6 : 20))),
   profile: flag('--profile') || env.BENCH_PROFILE === '1',
   maxSeconds: num('BENCH_MAX_SECONDS', quick ? 360 : 1500),
+  // The editors part: a list of N (0 skips the part), each at most 2,000.
+  editors:
+    selected('editors') && !flag('--engine-only')
+      ? (env.BENCH_EDITORS || (quick ? '50' : '300'))
+          .split(',')
+          .map(Number)
+          .filter((n) => n !== 0)
+      : [],
+  editorsTyping: num('BENCH_EDITORS_TYPING', 0.2),
+  editorsSeconds: num('BENCH_EDITORS_SECONDS', quick ? 5 : 20),
+  editorsWarmup: num('BENCH_EDITORS_WARMUP', quick ? 2 : 5),
+  editorsRounds: num('BENCH_EDITORS_ROUNDS', quick ? 1 : 2),
 };
+if (opts.editors.some((n) => !Number.isInteger(n) || n < 1 || n > 2000)) {
+  console.error(`BENCH_EDITORS takes a comma-separated list of editor counts from 1 to 2000, or 0 (not ${env.BENCH_EDITORS})`);
+  process.exit(2);
+}
 for (const [name, value] of [
   ['BENCH_SWARM', opts.swarm],
   ['BENCH_LECTURE', opts.lecture],
@@ -213,6 +232,8 @@ async function proxyPart() {
     machine.chp = chp.version;
     targets.chp = await startChp({ work, backendPort: backend.port, bin: chp.bin });
   }
+  // Only in the echo rounds: what a relay written in Node reaches at all.
+  const nodeRelay = await startNodeRelay({ work, backendPort: backend.port });
   const list = Object.values(targets).filter((t) => t === backend || opts.targets.some((n) => t.name.startsWith(n)));
   // The scale gateway joins the 1 KiB rounds only, the cluster both HTTP scenarios; the WebSocket figures are the single gateway's.
   const main = list.filter((t) => !t.name.startsWith('gateway '));
@@ -237,6 +258,12 @@ async function proxyPart() {
     await sleep(1500);
     for (const t of list) if (t.gc) await t.gc();
     results.idle_rss_kib = Object.fromEntries(list.map((t) => [t.name, treeRssKiB(t.pids())]));
+    // Again once the processes sat idle: V8's memory reducer runs some seconds after a GC in a quiet
+    // process and gives back the young generation start-up grew, which a gateway waiting for its
+    // first students holds no longer (no GC is asked for here; nginx and CHP are read the same way).
+    say(`idle memory: ${opts.idleSettleSeconds} s without traffic …`);
+    await sleep(opts.idleSettleSeconds * 1000);
+    results.idle_settled_rss_kib = Object.fromEntries(list.map((t) => [t.name, treeRssKiB(t.pids())]));
     say('idle WebSockets …');
     results.ws_idle = [];
     for (const t of main) {
@@ -255,7 +282,7 @@ async function proxyPart() {
     say('WebSocket echo round trips …');
     results.ws_rtt = [];
     for (let round = 0; round < opts.rounds; round++) {
-      for (const t of rotate(main, round)) {
+      for (const t of rotate([...main, nodeRelay], round)) {
         try {
           const r = await echoRtt(t, cookieHeaders, { count: opts.wsRoundTrips });
           results.ws_rtt.push({ round, ...r });
@@ -303,7 +330,7 @@ async function proxyPart() {
 
     if (opts.profile && targets.gateway) results.profile = await profileGateway(backend, wrkOpts);
   } finally {
-    for (const t of Object.values(targets)) await t.stop();
+    for (const t of [...Object.values(targets), nodeRelay]) await t.stop();
   }
 }
 
@@ -480,23 +507,48 @@ function printWs() {
       fmt(r.p99_ms * 1000),
       r.target === 'direct' ? '1.00×' : ratio(r.p99_ms, direct?.p99_ms),
       fmt((results.idle_rss_kib?.[r.target] ?? NaN) / 1024, 1),
+      fmt((results.idle_settled_rss_kib?.[r.target] ?? NaN) / 1024, 1),
       i?.error ? 'FAILED' : i ? (i.gc ? `${fmt(i.kib_per_socket, 1)} (${fmt(i.kib_per_socket_no_gc, 1)})` : fmt(i.kib_per_socket, 1)) : '–',
       i && !i.error ? `${i.still_open}/${i.opened + i.failed}` : '–',
       r.failed_rounds ? `${r.failed_rounds} failed` : '',
     ];
   });
-  print(table(['target', 'WS RTT p50 µs', '×direct', 'p99 µs', '×direct', 'idle RSS MiB', 'KiB per idle WS', 'idle WS open', ''], rows));
+  print(
+    table(
+      [
+        'target',
+        'WS RTT p50 µs',
+        '×direct',
+        'p99 µs',
+        '×direct',
+        'RSS at start MiB',
+        `RSS idle ${opts.idleSettleSeconds} s MiB`,
+        'KiB per idle WS',
+        'idle WS open',
+        '',
+      ],
+      rows,
+    ),
+  );
   for (const e of [...(results.ws_idle ?? []), ...(results.ws_rtt ?? [])].filter((r) => r.error).slice(0, 4))
     print(`WebSocket failure through ${e.target}: ${e.error}`);
   print(
     `WS RTT: ${fmt(opts.wsRoundTrips)} sequential echoes of 32 bytes per round, median of ${opts.rounds} round(s). KiB per idle WS: RSS growth with ${fmt(opts.wsIdle)} idle`,
   );
   print("WebSockets open through the target (for direct: the backend's own growth); the gateway is read after a full GC, the figure without GC in brackets.");
-  const big = Object.entries(results.idle_rss_kib ?? {}).find(([name]) => name.startsWith('gateway '));
+  print(
+    `RSS at start: 1.5 s after the checks, the gateway after a full GC; idle ${opts.idleSettleSeconds} s: the same processes after that long without traffic. node relay: ten lines of Node \`net\` (echo rounds only).`,
+  );
+  const mib = (kib) => fmt(kib / 1024, 1);
+  const big = Object.keys(results.idle_rss_kib ?? {}).find((name) => name.startsWith('gateway ') && !name.includes('workers'));
   if (big)
     print(
-      `idle RSS of the gateway knowing ${big[0].replace(/^gateway /, '')}: ${fmt(big[1] / 1024, 1)} MiB (10 ws: ${fmt((results.idle_rss_kib.gateway ?? NaN) / 1024, 1)} MiB)`,
+      `idle RSS of the gateway knowing ${big.replace(/^gateway /, '')}: ${mib(results.idle_rss_kib[big])} MiB at start, ${mib(results.idle_settled_rss_kib?.[big])} MiB idle ` +
+        `(10 ws: ${mib(results.idle_rss_kib.gateway)}, ${mib(results.idle_settled_rss_kib?.gateway)} MiB)`,
     );
+  const gw = rttSummary.find((r) => r.target === 'gateway');
+  const against = ['nginx', 'node relay'].map((name) => [name, rttSummary.find((r) => r.target === name)]).filter(([, r]) => r);
+  if (gw && against.length) print(`WS RTT p50 of the gateway against ${against.map(([name, r]) => `${name}: ${ratio(gw.p50_ms, r.p50_ms)}`).join(', ')}.`);
 }
 
 const s = (ms) => (Number.isFinite(ms) ? `${fmt(ms / 1000, 2)} s` : '–');
@@ -859,10 +911,119 @@ function printSwarm(e, sw) {
   if (left.length) print(`swarm: left on the bed after clean-up: ${left.map(([k, n]) => `${n} ${k}`).join(', ')} (the exit hook tries again)`);
 }
 
+/** The editors part; a failure is recorded, not thrown, so the figures of the other parts are still printed (the bench then exits with 1). */
+async function editorsPart() {
+  try {
+    return await editorsBench({
+      editors: opts.editors,
+      typingShare: opts.editorsTyping,
+      seconds: opts.editorsSeconds,
+      warmupSeconds: opts.editorsWarmup,
+      rounds: opts.editorsRounds,
+      secret: SECRET,
+      work,
+      busyLimit: opts.busyLimit,
+      log: say,
+    });
+  } catch (err) {
+    say(`editors: FAILED ${err.message}`);
+    return { error: err.message };
+  }
+}
+
+/** A signed difference in µs. */
+const plusUs = (v) => (Number.isFinite(v) ? `${v < 0 ? '−' : '+'}${fmt(Math.abs(v))} µs` : '–');
+
+function printEditors(e) {
+  print(
+    `Editors: N simulated code-server tabs (their own process), 2 WebSockets each, every message compressed; ${fmt(e.typing_share * 100)} % of them typing; ` +
+      `the far end answers every message at once; ${e.rounds} interleaved round(s) × ${e.seconds} s after ${e.warmup_seconds} s of warm-up`,
+  );
+  const pair = (x) => `${fmt(x.p50_ms * 1000)} / ${fmt(x.p99_ms * 1000)}`;
+  const rows = [];
+  for (const n of e.editors) {
+    const direct = e.summary.find((s) => s.editors === n && s.target === 'direct');
+    for (const s of e.summary.filter((s) => s.editors === n)) {
+      const rtt = (p) => `${fmt(s.rtt.all[p] * 1000)} (${s === direct ? '1.00×' : ratio(s.rtt.all[p], direct?.rtt.all[p])})`;
+      rows.push([
+        `${fmt(n)} (${fmt(s.typing)} typing)`,
+        s.target,
+        `${fmt(s.sockets)}/${fmt(2 * n)} (${fmt(s.deflate)})`,
+        fmt(s.sent_per_s),
+        rtt('p50_ms'),
+        rtt('p99_ms'),
+        pair(s.rtt.keepalive),
+        pair(s.rtt.typing),
+        fmt(s.cores, 3),
+        fmt((s.cores * 1e6) / n, 1),
+        fmt(s.kib_per_editor, 1),
+        fmt(s.rss_kib / 1024, 1),
+        fmt(s.client_cores, 2),
+        `${fmt(s.bytes_out_per_s / 1024, 1)} / ${fmt(s.bytes_in_per_s / 1024, 1)}`,
+        `${fmt(s.others_cpu_share * 100)} %${s.busy_rounds ? ` ! (${s.busy_rounds}/${s.rounds})` : ''}`,
+      ]);
+    }
+  }
+  print(
+    table(
+      [
+        'editors',
+        'target',
+        'sockets (deflate)',
+        'msg/s',
+        'RTT p50 µs (×direct)',
+        'p99 µs (×direct)',
+        'keep-alive p50/p99 µs',
+        'typing p50/p99 µs',
+        'cores',
+        'CPU µs/editor/s',
+        'KiB/editor',
+        'RSS MiB',
+        'client cores',
+        'wire KiB/s up/down',
+        'others CPU',
+      ],
+      rows,
+      { leftColumns: 2 },
+    ),
+  );
+  print('msg/s: messages the editors sent; each but an Ack is answered at once by the far end, and RTT runs from the send to the reply acknowledging it');
+  print("(typing: model changes and terminal keys); medians over rounds of each round's percentiles. cores: the target's CPU / wall time (direct: the");
+  print('stand-in for code-server; gateway: its process alone). KiB/editor: RSS growth once the N editors opened, before they send, after a full GC;');
+  print('RSS: with them open after the traffic, after a full GC. client cores: the editors process. wire: bytes the editors wrote / read.');
+  print(`others CPU: the rest of the machine; \`!\` above ${fmt(opts.busyLimit * 100)} % (left out of the medians when a clean round exists).`);
+  for (const g of e.gateway.filter((x) => Number.isFinite(x.cores))) {
+    print(
+      `gateway at ${fmt(g.editors)} editors (${fmt(g.typing)} typing): ${fmt(g.cpu_us_per_editor_s, 1)} µs of CPU per editor per second (${fmt(g.core_pct_per_editor, 4)} % of a core), ` +
+        `${fmt(g.cpu_us_per_message, 1)} µs per message and its reply; adds ${plusUs(g.added_p50_us)} at p50 (${fmt(g.p50_ratio, 2)}× direct), ${plusUs(g.added_p99_us)} at p99 ` +
+        `(${fmt(g.p99_ratio, 2)}×); ${fmt(g.kib_per_editor, 1)} KiB per editor (${fmt(g.kib_per_socket, 1)} per socket), RSS ${fmt(g.rss_mib, 1)} MiB.`,
+    );
+    print(
+      `  one core carries ≈ ${fmt(g.editors_per_core)} such editors (${fmt(g.editors)} / ${fmt(g.cores, 3)} cores: a linear projection; goal ≥ 1,000); ` +
+        `p99 measured at ${fmt(g.editors)}: ${fmt(g.p99_ratio, 2)}× direct, ${g.p99_ratio <= 2 ? 'within' : 'NOT within'} 2×.`,
+    );
+  }
+  const within = e.gateway.filter((g) => g.p99_ratio <= 2).map((g) => g.editors);
+  if (e.editors.length > 1)
+    print(`largest N measured with p99 ≤ 2× direct: ${within.length ? fmt(Math.max(...within)) : 'none'} (of ${e.editors.map((n) => fmt(n)).join(', ')}).`);
+  const gw = e.summary.find((s) => s.target === 'gateway');
+  const direct = e.summary.find((s) => s.target === 'direct' && s.editors === gw?.editors);
+  if (gw && direct)
+    print(
+      `compression: the gateway's 101 told ${fmt(gw.no_context_takeover)}/${fmt(gw.sockets)} sockets client_no_context_takeover, so each message is compressed on its own: ` +
+        `the editors wrote ${ratio(gw.bytes_out_per_s, direct.bytes_out_per_s, 1)} the bytes they write directly (at ${fmt(gw.editors)} editors).`,
+    );
+  for (const s of e.summary.filter((x) => x.unanswered || x.dropped_sockets || x.failed_editors))
+    print(
+      `${s.target} at ${fmt(s.editors)}: ${fmt(s.failed_editors)} editors failed to open, ${fmt(s.unanswered)} messages unanswered, ${fmt(s.dropped_sockets)} sockets dropped (see the JSON).`,
+    );
+}
+
 // ---------------------------------------------------------------------------
 
 try {
   if (opts.proxy) await proxyPart();
+  if (opts.editors.length) results.editors = await editorsPart();
 
   let engine = opts.engine;
   if (engine === 'auto') engine = (await engineAnswers()) ? '1' : '0';
@@ -918,6 +1079,11 @@ if (opts.proxy) {
     );
   }
 }
+if (results.editors) {
+  print();
+  if (results.editors.error) print(`editors part FAILED: ${results.editors.error}`);
+  else printEditors(results.editors);
+}
 if (results.engine && !results.engine.skipped) {
   print();
   printEngine(results.engine);
@@ -957,5 +1123,6 @@ writeFileSync(
 writeFileSync(join(BENCH_DIR, 'results', `${stamp}.txt`), out.join('\n') + '\n');
 print();
 print(`raw results: ${file} (took ${fmt(results.duration_s)} s)`);
-const failed = (results.swarm?.error && opts.swarm === '1') || (results.lecture?.error && opts.lecture === '1') || results.lecture?.prewarm?.error;
+const failed =
+  (results.swarm?.error && opts.swarm === '1') || (results.lecture?.error && opts.lecture === '1') || results.lecture?.prewarm?.error || results.editors?.error;
 process.exit(failed ? 1 : 0);

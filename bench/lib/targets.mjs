@@ -13,7 +13,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const BENCH_DIR = join(here, '..');
 export const REPO = join(BENCH_DIR, '..');
 
-function logTo(child, file) {
+/** A child's stdout and stderr, appended to `file`. */
+export function logTo(child, file) {
   const out = createWriteStream(file, { flags: 'a' });
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
@@ -204,6 +205,19 @@ export async function startChp({ work, backendPort, bin }) {
   await waitForPort(port, 20_000, 'configurable-http-proxy');
   // CHP's bin is a node script started directly: the child is the node process.
   return childTarget('chp', port, child);
+}
+
+/** bench/node-relay.mjs: ten lines of Node `net`, the floor for a WebSocket relay in Node (only in the echo rounds). */
+export async function startNodeRelay({ work, backendPort }) {
+  const port = await freePort();
+  const child = spawnChild(process.execPath, [join(BENCH_DIR, 'node-relay.mjs')], {
+    cwd: REPO,
+    env: { ...process.env, PORT: String(port), BACKEND_PORT: String(backendPort) },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  logTo(child, join(work, 'node-relay.log'));
+  await waitForPort(port, 10_000, 'the Node relay');
+  return childTarget('node relay', port, child);
 }
 
 export const listDir = (dir) => (existsSync(dir) ? readdirSync(dir) : []);
