@@ -485,6 +485,9 @@ function printHttp(summary) {
   for (const l of lines) print(l);
 }
 
+/** A reading in KiB as MiB with one decimal ('–' when there is none). */
+const kibInMib = (kib) => fmt((kib ?? NaN) / 1024, 1);
+
 function printWs() {
   const rtt = new Map();
   for (const r of results.ws_rtt ?? []) {
@@ -506,8 +509,8 @@ function printWs() {
       r.target === 'direct' ? '1.00×' : ratio(r.p50_ms, direct?.p50_ms),
       fmt(r.p99_ms * 1000),
       r.target === 'direct' ? '1.00×' : ratio(r.p99_ms, direct?.p99_ms),
-      fmt((results.idle_rss_kib?.[r.target] ?? NaN) / 1024, 1),
-      fmt((results.idle_settled_rss_kib?.[r.target] ?? NaN) / 1024, 1),
+      kibInMib(results.idle_rss_kib?.[r.target]),
+      kibInMib(results.idle_settled_rss_kib?.[r.target]),
       i?.error ? 'FAILED' : i ? (i.gc ? `${fmt(i.kib_per_socket, 1)} (${fmt(i.kib_per_socket_no_gc, 1)})` : fmt(i.kib_per_socket, 1)) : '–',
       i && !i.error ? `${i.still_open}/${i.opened + i.failed}` : '–',
       r.failed_rounds ? `${r.failed_rounds} failed` : '',
@@ -539,12 +542,11 @@ function printWs() {
   print(
     `RSS at start: 1.5 s after the checks, the gateway after a full GC; idle ${opts.idleSettleSeconds} s: the same processes after that long without traffic. node relay: ten lines of Node \`net\` (echo rounds only).`,
   );
-  const mib = (kib) => fmt(kib / 1024, 1);
   const big = Object.keys(results.idle_rss_kib ?? {}).find((name) => name.startsWith('gateway ') && !name.includes('workers'));
   if (big)
     print(
-      `idle RSS of the gateway knowing ${big.replace(/^gateway /, '')}: ${mib(results.idle_rss_kib[big])} MiB at start, ${mib(results.idle_settled_rss_kib?.[big])} MiB idle ` +
-        `(10 ws: ${mib(results.idle_rss_kib.gateway)}, ${mib(results.idle_settled_rss_kib?.gateway)} MiB)`,
+      `idle RSS of the gateway knowing ${big.replace(/^gateway /, '')}: ${kibInMib(results.idle_rss_kib[big])} MiB at start, ${kibInMib(results.idle_settled_rss_kib?.[big])} MiB idle ` +
+        `(10 ws: ${kibInMib(results.idle_rss_kib.gateway)}, ${kibInMib(results.idle_settled_rss_kib?.gateway)} MiB)`,
     );
   const gw = rttSummary.find((r) => r.target === 'gateway');
   const against = ['nginx', 'node relay'].map((name) => [name, rttSummary.find((r) => r.target === name)]).filter(([, r]) => r);

@@ -7,48 +7,14 @@
 // rounds. Per target and N: messages per second, each message's round trip
 // until the reply that acknowledges it, the target's CPU and memory per editor,
 // the client's CPU and the bytes on the wire.
-import { join } from 'node:path';
 import { signToken } from './engine.mjs';
-import { CLK_TCK, machineTicks, treeRssKiB, treeTicks } from './procstat.mjs';
-import { BENCH_DIR, logTo, REPO, startGateway } from './targets.mjs';
-import { freePort, median, nowMs, sleep, spawnChild, stopChild } from './util.mjs';
+import { CLK_TCK, machineTicks, othersShare, treeRssKiB, treeTicks } from './procstat.mjs';
+import { startGateway, startScript } from './targets.mjs';
+import { ask, freePort, median, nowMs, sleep, stopChild } from './util.mjs';
 
 /** Editors whose sockets are opened at once (two sockets each). */
 const OPEN_BATCH = 50;
 const RTT_GROUPS = ['all', 'keepalive', 'typing', 'edit', 'terminal', 'telemetry'];
-
-/** Sends `message` (unless undefined) to `child` and resolves with `key` of the first answer that has it. */
-function ask(child, message, key, ms = 60_000) {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m) => {
-      if (m?.[key] !== undefined) finish(null, m[key]);
-    };
-    const onExit = (code) => finish(new Error(`${child.spawnargs.at(-1)} exited (code ${code}) before it answered '${key}'`));
-    const timer = setTimeout(() => finish(new Error(`${child.spawnargs.at(-1)} did not answer '${key}' within ${ms / 1000} s`)), ms);
-    function finish(err, value) {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      if (err) reject(err);
-      else resolve(value);
-    }
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-    if (message !== undefined) child.send(message);
-  });
-}
-
-/** One of bench/'s scripts in a node process of its own with an IPC channel, its output in <work>/<name>.log; resolves once it is ready. */
-async function startScript(work, name, { env = {}, nodeArgs = [] } = {}) {
-  const child = spawnChild(process.execPath, [...nodeArgs, join(BENCH_DIR, `${name}.mjs`)], {
-    cwd: REPO,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  logTo(child, join(work, `${name}.log`));
-  await ask(child, undefined, 'ready', 20_000);
-  return child;
-}
 
 /** CPU ticks of each group of processes and of the machine, now. */
 function cpuSnapshot(groups) {
@@ -66,11 +32,10 @@ function cpuSince(before, groups) {
   const seconds = (now.at - before.at) / 1000;
   const used = Object.fromEntries(Object.keys(groups).map((name) => [name, now.ticks[name] - before.ticks[name]]));
   const ours = Object.values(used).reduce((a, b) => a + b, 0);
-  const total = now.machine.total - before.machine.total;
   return {
     seconds,
     cores: Object.fromEntries(Object.entries(used).map(([name, ticks]) => [name, ticks / CLK_TCK / seconds])),
-    others_cpu_share: Math.max(0, (now.machine.busy - before.machine.busy - ours) / total),
+    others_cpu_share: othersShare(before.machine, now.machine, ours),
   };
 }
 

@@ -10,7 +10,7 @@ import { createWriteStream, mkdirSync, readFileSync, readdirSync } from 'node:fs
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { buildImage, cleanup, cleanupSync, containersPerUser, docker, httpCall, INSTANCE_LABEL, pageLoadUntilReady, signToken, stats } from './engine.mjs';
-import { childrenTicks, cpuTicks, CLK_TCK, machineTicks, processTree, treeRssKiB } from './procstat.mjs';
+import { childrenTicks, cpuTicks, CLK_TCK, machineTicks, othersShare, processTree, treeRssKiB } from './procstat.mjs';
 import { REPO } from './targets.mjs';
 import { freePort, nowMs, onExit, sleep, spawnChild, stopChild } from './util.mjs';
 
@@ -114,7 +114,7 @@ async function cpuWindow(instance, gatewayPid) {
     return {
       window_ms: (total / CLK_TCK / cpus().length) * 1000,
       machine_busy_share: (m1.busy - m0.busy) / total,
-      others_cpu_share: Math.max(0, (m1.busy - m0.busy - mine) / total),
+      others_cpu_share: othersShare(m0, m1, mine),
       steal_share: (m1.steal - m0.steal) / total,
     };
   };

@@ -77,3 +77,13 @@ export function machineTicks() {
   const busy = user + nice + system;
   return { busy, irq: irq + softirq, steal: steal ?? 0, total: busy + irq + softirq + idle + (iowait ?? 0) + (steal ?? 0) };
 }
+
+/**
+ * The share of the machine's time (between two machineTicks() readings) that
+ * processes other than the measured ones used, given the ticks the measured
+ * ones used: other sessions' work, daemons, other tenants' containers.
+ */
+export function othersShare(before, after, ownTicks) {
+  const total = after.total - before.total;
+  return total > 0 ? Math.max(0, after.busy - before.busy - ownTicks) / total : 0;
+}

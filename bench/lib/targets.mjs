@@ -7,14 +7,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processTree } from './procstat.mjs';
-import { freePort, run, spawnChild, stopChild, waitForPort } from './util.mjs';
+import { ask, freePort, run, spawnChild, stopChild, waitForPort } from './util.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const BENCH_DIR = join(here, '..');
 export const REPO = join(BENCH_DIR, '..');
 
-/** A child's stdout and stderr, appended to `file`. */
-export function logTo(child, file) {
+function logTo(child, file) {
   const out = createWriteStream(file, { flags: 'a' });
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
@@ -207,16 +206,26 @@ export async function startChp({ work, backendPort, bin }) {
   return childTarget('chp', port, child);
 }
 
+/**
+ * One of bench/'s scripts (`bench/<name>.mjs`) in a node process of its own
+ * with an IPC channel, its output in <work>/<name>.log; resolves once it sent
+ * `{ready}`.
+ */
+export async function startScript(work, name, { env = {}, nodeArgs = [] } = {}) {
+  const child = spawnChild(process.execPath, [...nodeArgs, join(BENCH_DIR, `${name}.mjs`)], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  logTo(child, join(work, `${name}.log`));
+  await ask(child, undefined, 'ready', 20_000);
+  return child;
+}
+
 /** bench/node-relay.mjs: ten lines of Node `net`, the floor for a WebSocket relay in Node (only in the echo rounds). */
 export async function startNodeRelay({ work, backendPort }) {
   const port = await freePort();
-  const child = spawnChild(process.execPath, [join(BENCH_DIR, 'node-relay.mjs')], {
-    cwd: REPO,
-    env: { ...process.env, PORT: String(port), BACKEND_PORT: String(backendPort) },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  logTo(child, join(work, 'node-relay.log'));
-  await waitForPort(port, 10_000, 'the Node relay');
+  const child = await startScript(work, 'node-relay', { env: { PORT: String(port), BACKEND_PORT: String(backendPort) } });
   return childTarget('node relay', port, child);
 }
 

@@ -237,3 +237,24 @@ export function table(header, rows, { leftColumns = 1 } = {}) {
   );
   return lines.join('\n');
 }
+
+/** Sends `message` (unless undefined) to `child` and resolves with `key` of the first answer that has it. */
+export function ask(child, message, key, ms = 60_000) {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m) => {
+      if (m?.[key] !== undefined) finish(null, m[key]);
+    };
+    const onExit = (code) => finish(new Error(`${child.spawnargs.at(-1)} exited (code ${code}) before it answered '${key}'`));
+    const timer = setTimeout(() => finish(new Error(`${child.spawnargs.at(-1)} did not answer '${key}' within ${ms / 1000} s`)), ms);
+    function finish(err, value) {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(value);
+    }
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    if (message !== undefined) child.send(message);
+  });
+}

@@ -3,7 +3,7 @@
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_DIR } from './targets.mjs';
-import { CLK_TCK, childrenTicks, cpuTicks, machineTicks, sysTicks, treeRssKiB, treeSysTicks, treeTicks } from './procstat.mjs';
+import { CLK_TCK, childrenTicks, cpuTicks, machineTicks, othersShare, sysTicks, treeRssKiB, treeSysTicks, treeTicks } from './procstat.mjs';
 import { nowMs, run } from './util.mjs';
 
 const LUA = join(BENCH_DIR, 'wrk-report.lua');
@@ -43,15 +43,13 @@ export async function wrkRound(target, backend, { path, seconds, threads, connec
   const backendTicks = after.backend - before.backend;
   const wrkTicks = after.wrk - before.wrk;
   const selfTicks = after.self - before.self;
-  const machineBusy = after.machine.busy - before.machine.busy;
   const machineTotal = after.machine.total - before.machine.total;
   const steal = after.machine.steal - before.machine.steal;
   const irq = after.machine.irq - before.machine.irq;
   // Process time the measured processes do not account for: other programs,
   // daemons, other tenants' containers. Softirq (loopback networking) is apart.
   const measured = (isDirect ? 0 : proxyTicks) + backendTicks + wrkTicks + selfTicks;
-  const otherTicks = Math.max(0, machineBusy - measured);
-  const otherShare = machineTotal > 0 ? otherTicks / machineTotal : 0;
+  const otherShare = othersShare(before.machine, after.machine, measured);
   const stealShare = machineTotal > 0 ? steal / machineTotal : 0;
   const errors = w.connect_errors + w.read_errors + w.write_errors + w.status_errors + w.timeout_errors;
   const wallS = (after.at - before.at) / 1000;
