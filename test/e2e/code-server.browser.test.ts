@@ -13,12 +13,14 @@ import { containersOf, dockerEnv } from '../support/engine-gateway.js';
 import { launchBrowser, screenshot } from '../support/browser.js';
 import { startGateway, token, type TestGateway } from '../support/gateway.js';
 import { call, freePort } from '../support/http.js';
-import { terminalText, untilWorkbench } from '../support/workbench.js';
+import { openTerminal, runInTerminal, untilWorkbench } from '../support/workbench.js';
 import { countingRelay, type CountingRelay } from '../support/byte-count.js';
 import { startLms, type Lms } from '../support/lms.js';
 
 const BUILD_SCRIPT = fileURLToPath(new URL('../../images/workspace/build-local.sh', import.meta.url));
 const PROJECT = '/home/coder/project';
+/** bash's prompt in the image's project folder. */
+const BASH_PROMPT = /coder@[^\s]+:~\/project\$/;
 /**
  * Longer than the 62 s quiet gap between the untouched tab's latency-ping
  * bursts (5 pings 2 s apart every 70 s): were those pings counted, the
@@ -217,45 +219,6 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     return { status: res.status, body: await res.json() };
   }
 
-  /** Opens a new terminal (Ctrl+Shift+`) and waits for bash's prompt in the project folder. */
-  async function openTerminal(page: Page): Promise<void> {
-    await page.locator('.monaco-workbench').click({ position: { x: 700, y: 300 } });
-    await page.keyboard.press('Control+Shift+Backquote');
-    await vi.waitFor(async () => expect(await terminalText(page), 'the shell prompt').toMatch(/coder@[^\s]+:~\/project\$/), { timeout: 60_000, interval: 500 });
-  }
-
-  /**
-   * Types a command into the terminal and waits for its output. On a loaded
-   * machine the terminal's input can miss the first keys while it is still
-   * taking focus (nothing is echoed then): a command that never appeared on
-   * the screen is typed once more, never one that did.
-   */
-  async function runInTerminal(page: Page, command: string, expectOutput: RegExp): Promise<string> {
-    for (let attempt = 1; ; attempt++) {
-      await page.locator('.terminal-wrapper.active .xterm, .terminal-wrapper .xterm').last().click();
-      await page.keyboard.type(command, { delay: 20 });
-      await page.keyboard.press('Enter');
-      const output = await vi
-        .waitFor(
-          async () => {
-            const text = await terminalText(page);
-            expect(text, 'terminal output').toMatch(expectOutput);
-            return text;
-          },
-          { timeout: 15_000, interval: 500 },
-        )
-        .catch(async (err: unknown) => {
-          if (attempt < 3 && !(await terminalShows(command, page))) return undefined;
-          throw err;
-        });
-      if (output !== undefined) return output;
-    }
-  }
-
-  async function terminalShows(command: string, page: Page): Promise<boolean> {
-    return (await terminalText(page)).includes(command.slice(0, 20));
-  }
-
   /**
    * Uncaught errors on a page, and the console errors that would be the idle
    * notice's: its script or stream named, or a CSP / Trusted Types refusal.
@@ -298,9 +261,9 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     await vi.waitFor(() => expect(alice.sockets.length, 'editor WebSockets').toBeGreaterThan(0), { timeout: 30_000, interval: 500 });
     for (const url of alice.sockets) expect(url.startsWith(`${gw.wsUrl}/ws/${alice.user}/`), url).toBe(true);
 
-    await openTerminal(alice.page);
+    await openTerminal(alice.page, BASH_PROMPT, 'e2e-a2-terminal-failed');
     await screenshot(alice.page, 'e2e-a2-terminal');
-    await runInTerminal(alice.page, `echo hello-from-A > ${PROJECT}/proof.txt && echo written-$((40+2))`, /written-42/);
+    await runInTerminal(alice.page, `echo hello-from-A > ${PROJECT}/proof.txt && echo written-$((40+2))`, (screen) => /written-42/.test(screen));
     await screenshot(alice.page, 'e2e-a3-file-written');
     const cat = await execIn(aliceContainer, `cat ${PROJECT}/proof.txt`);
     expect(cat.stdout.trim()).toBe('hello-from-A');
@@ -322,8 +285,8 @@ describe('real VS Code (code-server) through the gateway in a real browser', () 
     expect(woken.Id).toBe(aliceContainer);
     expect(woken.State).toBe('running');
     await alice.page.getByRole('treeitem', { name: 'proof.txt' }).waitFor({ timeout: 30_000 });
-    await openTerminal(alice.page);
-    await runInTerminal(alice.page, `cat ${PROJECT}/proof.txt`, /^hello-from-A\s*$/m);
+    await openTerminal(alice.page, BASH_PROMPT, 'e2e-a5-terminal-failed');
+    await runInTerminal(alice.page, `cat ${PROJECT}/proof.txt`, (screen) => /^hello-from-A\s*$/m.test(screen));
     await screenshot(alice.page, 'e2e-a5-woken-file-kept');
     expect(alice.sockets.every((url) => url.startsWith(`${gw.wsUrl}/ws/${alice.user}/`))).toBe(true);
   }, 300_000);

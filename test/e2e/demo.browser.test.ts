@@ -18,7 +18,7 @@ import { cleanupInstance, dockerCli, requireEngine, uniqueInstance } from '../su
 import { containersOf } from '../support/engine-gateway.js';
 import { builtGateway } from '../support/gateway-build.js';
 import { freePort } from '../support/http.js';
-import { terminalText, untilWorkbench } from '../support/workbench.js';
+import { openTerminal, runInTerminal, untilWorkbench } from '../support/workbench.js';
 
 /** The first run installs code-server (about 2 minutes here) or builds the image (several). */
 const SETUP_TIMEOUT_MS = 900_000;
@@ -64,26 +64,6 @@ async function startDemo(env: Record<string, string | undefined>, args: string[]
   };
 }
 
-/** Opens a terminal (Ctrl+Shift+`), types a command and waits until `done()` says it ran; types again if the keys went nowhere. */
-async function runInTerminal(page: Page, command: string, done: () => Promise<boolean>): Promise<void> {
-  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 300 } });
-  await page.keyboard.press('Control+Shift+Backquote');
-  await vi.waitFor(async () => expect(await terminalText(page), 'a shell prompt').toMatch(/[$#]\s*$/m), { timeout: 60_000, interval: 500 });
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    await page.locator('.terminal-wrapper .xterm').last().click();
-    await page.keyboard.type(command, { delay: 20 });
-    await page.keyboard.press('Enter');
-    const ran = await vi
-      .waitFor(async () => expect(await done()).toBe(true), { timeout: 15_000, interval: 500 })
-      .then(
-        () => true,
-        () => false,
-      );
-    if (ran) return;
-  }
-  throw new Error(`the terminal did not run: ${command}\n${await terminalText(page)}`);
-}
-
 /** The state the sign-in page's list shows for `user`. */
 function shownState(page: Page, user: string): Promise<string> {
   return page.locator(`tr[data-user="${user}"] .state`).innerText();
@@ -113,6 +93,7 @@ async function visit(browser: Browser, demo: Demo, user: string, fileExists: () 
     }
     await screenshot(editor, `${shots}-1-workbench`);
 
+    await openTerminal(editor, /[$#]\s*$/m, `${shots}-2-terminal-failed`);
     await runInTerminal(editor, `echo ${PROOF} > proof.txt`, fileExists);
     await screenshot(editor, `${shots}-2-terminal`);
 
