@@ -12,7 +12,8 @@
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 ###############################################################################
-# build: TypeScript -> dist/, then only the production dependencies
+# build: TypeScript -> dist/ (type check, then one bundle), then only the
+# production dependencies (dockerode is loaded from them, not bundled)
 ###############################################################################
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
@@ -21,7 +22,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json rolldown.config.mjs ./
 COPY src ./src
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
@@ -43,8 +44,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# The `process` runtime's default workspace (dist/runtimes/process.js finds it
-# at ../../images/demo-workspace/server.mjs).
+# The `process` runtime's default workspace (found beside package.json:
+# images/demo-workspace/server.mjs).
 COPY images/demo-workspace/server.mjs ./images/demo-workspace/server.mjs
 
 # The process runtime keeps per-user folders under ./data (GATEWAY_DATA_ROOT);

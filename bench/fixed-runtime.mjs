@@ -3,7 +3,7 @@
 // gateway's reconcile() at start loads them all, like a restarted gateway in
 // front of a busy engine. Implements src/runtimes/runtime.ts; keeps no files,
 // so it has no `storage`.
-import { EventChannel } from '../dist/runtimes/event-channel.js';
+import { EventChannel } from './dist/gateway.js';
 
 export class FixedRuntime {
   name = 'bench-fixed';

@@ -6,9 +6,7 @@
 //      BENCH_USER (default bench), and any GATEWAY_* setting.
 // Reports {ready, port, workspaces} over the IPC channel; exits when the
 // parent goes away or on SIGTERM/SIGINT (so --cpu-prof writes its profile).
-import { serve } from '../dist/app.js';
-import { loadConfig } from '../dist/config/load.js';
-import { createLogger } from '../dist/log.js';
+import { createLogger, loadConfig, serve } from './dist/gateway.js';
 import { FixedRuntime } from './fixed-runtime.mjs';
 
 const backendPort = Number(process.env.BENCH_BACKEND_PORT);

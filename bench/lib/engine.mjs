@@ -213,10 +213,7 @@ export const signToken = (secret, claims) =>
   new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('2h').sign(new TextEncoder().encode(secret));
 
 export async function engineBench({ users, sequentialBudgetS, coldReps, secret, pollMs = 50, log = console.error }) {
-  const { createApp } = await import('../../dist/app.js');
-  const { loadConfig } = await import('../../dist/config/load.js');
-  const { createLogger } = await import('../../dist/log.js');
-  const { createRuntime } = await import('../../dist/runtimes/create.js');
+  const { createApp, createLogger, createRuntime, loadConfig } = await import('../dist/gateway.js');
 
   const image = await buildImage();
   const instance = `bench${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;

@@ -327,7 +327,7 @@ async function startGatewayContainer(bed, instance, env) {
  * is running, against the moment of the first request.
  */
 export async function swarmBench({ bed, users, coldReps, secret, pollMs = 50, log = console.error }) {
-  const { loadConfig } = await import('../../dist/config/load.js');
+  const { loadConfig } = await import('../dist/gateway.js');
   const instance = `benchsw${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   let cleaned = false;
   onExit(() => cleaned || cleanupSync(bed, instance));

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 // The gateway's own (the bench runs after `npm run build`).
-export { freePort } from '../../dist/runtimes/process/free-port.js';
+export { freePort } from '../dist/gateway.js';
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,10 +1,4 @@
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-/** A repository script, found from the compiled demo (dist/demo/ → ../../images/…). */
-export function repoScript(path: string): string {
-  return fileURLToPath(new URL(`../../${path}`, import.meta.url));
-}
 
 /**
  * Runs a setup script that reports progress on stderr and prints its result

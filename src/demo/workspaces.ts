@@ -1,4 +1,5 @@
-import { repoScript, runScript } from './run-script.js';
+import { packageFile } from '../package-root.js';
+import { runScript } from './run-script.js';
 
 /** What the demo's workspaces are, as the gateway settings that make them so. */
 export interface DemoWorkspaces {
@@ -44,7 +45,7 @@ export async function demoWorkspaces({ engine, standIn, say }: DemoChoice): Prom
 async function realImage(say: (line: string) => void): Promise<DemoWorkspaces> {
   say(`demo: preparing the workspace image (${CODE_SERVER} in a container), built here without a registry;`);
   say('demo: the first time this takes about 3-5 minutes (code-server from npm, a Debian root filesystem), later about a second.');
-  const image = await runScript(repoScript('images/workspace/build-local.sh'), [], (line) => say(`  ${line}`));
+  const image = await runScript(packageFile('images/workspace/build-local.sh'), [], (line) => say(`  ${line}`));
   return {
     runtime: 'docker',
     env: { ...DOCKER_NAMES, GATEWAY_IMAGE: image, GATEWAY_MEMORY_LIMIT: '1g', GATEWAY_SPAWN_TIMEOUT: '90s' },
@@ -55,7 +56,7 @@ async function realImage(say: (line: string) => void): Promise<DemoWorkspaces> {
 async function localCodeServer(say: (line: string) => void): Promise<DemoWorkspaces> {
   say(`demo: without a Docker Engine (none answered, or GATEWAY_RUNTIME=process): each workspace will be ${CODE_SERVER} as a local process.`);
   say('demo: installing it once from the npm registry into a cache folder (about 2-4 minutes the first time, then reused).');
-  const installed = await runScript(repoScript('images/workspace/install-code-server.sh'), [], (line) => say(`  ${line}`));
+  const installed = await runScript(packageFile('images/workspace/install-code-server.sh'), [], (line) => say(`  ${line}`));
   return {
     runtime: 'process',
     env: { GATEWAY_PROCESS_COMMAND: codeServerCommand(installed), GATEWAY_SPAWN_TIMEOUT: '90s' },
@@ -82,7 +83,7 @@ export function codeServerCommand(installed: string): string {
 async function standInWorkspaces(engine: boolean, say: (line: string) => void): Promise<DemoWorkspaces> {
   if (!engine) return { runtime: 'process', env: {}, description: 'the stand-in workspace (a small page) as a local process per user' };
   say('demo: building the stand-in workspace image (a few seconds, no registry needed)…');
-  const image = await runScript(repoScript('images/demo-workspace/build-image.sh'), [], (line) => say(`  ${line}`));
+  const image = await runScript(packageFile('images/demo-workspace/build-image.sh'), [], (line) => say(`  ${line}`));
   return {
     runtime: 'docker',
     env: { ...DOCKER_NAMES, GATEWAY_IMAGE: image },

@@ -1,15 +1,14 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import type WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cleanupInstance, demoImage, requireEngine, uniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
+import { builtGateway } from '../support/gateway-build.js';
 import { openWebSocket, pageLoad, roundTrip, scriptRequest, SECRET, token } from '../support/gateway.js';
 import { call, freePort, visit } from '../support/http.js';
 
 const scope = uniqueInstance('cluster');
-const REPO = new URL('../..', import.meta.url).pathname;
 
 /** The processes the cluster's leader forked (its workers). */
 function workersOf(leader: number): number[] {
@@ -31,11 +30,9 @@ describe('cluster: a leader and workers on one port', () => {
   beforeAll(async () => {
     await requireEngine();
     const image = await demoImage();
-    await promisify(execFile)('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    leader = spawn(process.execPath, ['dist/main.js'], {
-      cwd: REPO,
+    leader = spawn(process.execPath, [await builtGateway()], {
       env: {
         ...process.env,
         ...dockerEnv(scope, image),

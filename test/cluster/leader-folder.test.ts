@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { builtGateway } from '../support/gateway-build.js';
@@ -9,7 +9,7 @@ import { GatewayProcess } from '../support/gateway-process.js';
 import { SECRET } from '../support/gateway.js';
 import { call, freePort } from '../support/http.js';
 
-const CRASHING_LEADER = fileURLToPath(new URL('../support/crashing-leader.mjs', import.meta.url));
+const CRASH_ON_SIGUSR2 = fileURLToPath(new URL('../support/crash-leader-on-sigusr2.mjs', import.meta.url));
 
 /** The leader's private folders (`workspace-gateway-XXXXXX`, holding leader.sock) under a temp dir. */
 const leaderFolders = (dir: string) => readdirSync(dir).filter((name) => /^workspace-gateway-[A-Za-z0-9]{6}$/.test(name));
@@ -37,14 +37,12 @@ describe("the cluster leader's private folder", () => {
   };
 
   it('is gone after the leader crashed with an exception nobody caught', async () => {
-    const dist = dirname(await builtGateway());
     const temp = newTemp();
     const port = await freePort();
     let output = '';
-    const leader = spawn(process.execPath, [CRASHING_LEADER], {
+    const leader = spawn(process.execPath, ['--import', CRASH_ON_SIGUSR2, await builtGateway()], {
       env: {
         ...process.env,
-        WG_DIST: dist,
         TMPDIR: temp,
         GATEWAY_WORKERS: '2',
         GATEWAY_RUNTIME: 'process',
@@ -62,12 +60,10 @@ describe("the cluster leader's private folder", () => {
     const exited = new Promise<number | null>((done) => leader.once('exit', (code) => done(code)));
 
     await vi.waitFor(async () => {
-      const up =
-        output.includes('leader ready') &&
-        (await call(`http://127.0.0.1:${port}/healthz`).then(
-          (r) => r.status === 200,
-          () => false,
-        ));
+      const up = await call(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       expect(up, output).toBe(true);
     }, STARTUP);
     const [folder] = leaderFolders(temp);

@@ -1,10 +1,10 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupInstance, demoImage, dockerCli, requireEngine, uniqueInstance } from '../support/engine.js';
 import { containersOf, dockerEnv } from '../support/engine-gateway.js';
+import { builtGateway } from '../support/gateway-build.js';
 import { pageLoad, SECRET, token } from '../support/gateway.js';
 import { call, visit, freePort } from '../support/http.js';
 
@@ -96,11 +96,9 @@ describe('no socket or memory leaks under reconnect storms (gateway in its own p
   beforeAll(async () => {
     await requireEngine();
     const image = await demoImage();
-    await promisify(execFile)('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: new URL('../..', import.meta.url).pathname });
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    gateway = spawn(process.execPath, ['--inspect=127.0.0.1:0', 'dist/main.js'], {
-      cwd: new URL('../..', import.meta.url).pathname,
+    gateway = spawn(process.execPath, ['--inspect=127.0.0.1:0', await builtGateway()], {
       env: {
         ...process.env,
         ...dockerEnv(scope, image),

@@ -6,28 +6,29 @@
  * hash of the sources: test files running in parallel share one build (a lock
  * folder lets one of them compile while the others wait), a later run with
  * the same sources reuses it, and the repository's own `dist/` (which
- * `npm run build` and the engine tests write) is never touched. The compiled
- * files find what they load relative to themselves as in the repository: the
- * folder holds `dist/`, and links to `images/` and `node_modules/` (process.ts
- * loads `../../images/demo-workspace/server.mjs`), plus a package.json saying
- * the files are ES modules.
+ * `npm run build` and the engine tests write) is never touched. The build
+ * finds what it loads as it does in the repository: the folder holds `dist/`,
+ * links to `images/` and `node_modules/`, and a package.json (saying the
+ * files are ES modules; src/package-root.ts finds `images/` beside it).
  *
  * GATEWAY_BUILD_REF=<git ref> builds the sources of that commit instead of
  * the working tree (read with `git archive`; the checkout is not touched):
  * to see a test catch what an older gateway got wrong.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { build as rolldown, type BuildOptions } from 'rolldown';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 const DONE_MARK = 'BUILT';
-/** A lock older than this belongs to a build that died (tsc takes seconds). */
+const BUNDLE_CONFIG = 'rolldown.config.mjs';
+/** A lock older than this belongs to a build that died (a build takes seconds). */
 const STALE_LOCK_MS = 180_000;
 /** Builds of other source states are removed once this old. */
 const OLD_BUILD_MS = 6 * 3_600_000;
@@ -67,26 +68,16 @@ async function build(): Promise<string> {
     symlinkSync(join(REPO, 'images'), join(dir, 'images'));
     symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
-    const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
     let sources = REPO;
     if (commit) {
       sources = join(dir, 'sources');
       mkdirSync(sources);
       symlinkSync(join(REPO, 'node_modules'), join(sources, 'node_modules'));
-      await promisify(execFile)('sh', ['-c', `git archive ${commit} src tsconfig.json tsconfig.build.json | tar -x -C "${sources}"`], { cwd: REPO });
+      const files = ['src', 'tsconfig.json', 'tsconfig.build.json', BUNDLE_CONFIG].filter((f) => gitHas(commit, f));
+      await promisify(execFile)('sh', ['-c', `git archive ${commit} ${files.join(' ')} | tar -x -C "${sources}"`], { cwd: REPO });
     }
-    try {
-      await promisify(execFile)(process.execPath, [tsc, '-p', join(sources, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], {
-        cwd: sources,
-        maxBuffer: 16 * 1024 * 1024,
-      });
-    } catch (err) {
-      // Type errors still emit JavaScript (noEmitOnError is off); others may be mid-edit in src/.
-      // Only a build that produced no entry point is a failure.
-      const out = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`;
-      if (!existsSync(main)) throw new Error(`building the gateway failed:\n${out}`);
-      console.warn(`the gateway built with type errors (testing the emitted JavaScript anyway):\n${out.split('\n').slice(0, 20).join('\n')}`);
-    }
+    if (existsSync(join(sources, BUNDLE_CONFIG))) await bundle(sources, join(dir, 'dist'));
+    else await compileModules(sources, join(dir, 'dist'), main);
     writeFileSync(join(dir, DONE_MARK), new Date().toISOString());
     return main;
   } finally {
@@ -94,10 +85,38 @@ async function build(): Promise<string> {
   }
 }
 
-/** Hash of everything tsc reads for the build: src/ and the two tsconfig files. */
+/** The build as `npm run build` makes it: rolldown with the sources' own config, into `out`. */
+async function bundle(sources: string, out: string): Promise<void> {
+  const { default: config } = (await import(pathToFileURL(join(sources, BUNDLE_CONFIG)).href)) as { default: BuildOptions };
+  await rolldown({ ...config, cwd: sources, output: { ...config.output, dir: out } });
+}
+
+/**
+ * A commit from before the bundled build (GATEWAY_BUILD_REF): tsc's modules.
+ * Type errors still emit JavaScript (noEmitOnError is off); only a build
+ * that produced no entry point is a failure.
+ */
+async function compileModules(sources: string, out: string, main: string): Promise<void> {
+  const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+  try {
+    await promisify(execFile)(process.execPath, [tsc, '-p', join(sources, 'tsconfig.build.json'), '--outDir', out], {
+      cwd: sources,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  } catch (err) {
+    const output = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`;
+    if (!existsSync(main)) throw new Error(`building the gateway failed:\n${output}`);
+  }
+}
+
+function gitHas(commit: string, path: string): boolean {
+  return execFileSync('git', ['ls-tree', '--name-only', commit, path], { cwd: REPO, encoding: 'utf8' }).trim() !== '';
+}
+
+/** Hash of everything the build reads: src/, the two tsconfig files and the bundle's config. */
 function sourceHash(): string {
   const hash = createHash('sha256');
-  const files = [join(REPO, 'tsconfig.json'), join(REPO, 'tsconfig.build.json'), ...filesUnder(join(REPO, 'src'))].sort();
+  const files = [join(REPO, 'tsconfig.json'), join(REPO, 'tsconfig.build.json'), join(REPO, BUNDLE_CONFIG), ...filesUnder(join(REPO, 'src'))].sort();
   for (const file of files) {
     hash.update(relative(REPO, file)).update('\0').update(readFileSync(file)).update('\0');
   }

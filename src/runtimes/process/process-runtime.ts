@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { ProcessSettings } from '../../config/settings.js';
 import { SpawnFailedError } from '../../errors.js';
+import { packageFile } from '../../package-root.js';
 import { unlessAborted } from '../cancellable.js';
 import { EventChannel } from '../event-channel.js';
 import type { Runtime, RuntimeEvent, StartOptions, WorkspaceInfo } from '../runtime.js';
@@ -13,7 +13,7 @@ import { freePort } from './free-port.js';
 import { workspaceEnvironment } from './workspace-environment.js';
 
 /** The demo workspace shipped in images/, the same server the test image runs. */
-const DEMO_SERVER = fileURLToPath(new URL('../../../images/demo-workspace/server.mjs', import.meta.url));
+const DEMO_SERVER = packageFile('images/demo-workspace/server.mjs');
 const DEMO_COMMAND = `"${process.execPath}" "${DEMO_SERVER}"`;
 /** Grace a workspace process gets between SIGTERM and SIGKILL. */
 const STOP_GRACE_MS = 5000;
