@@ -36,9 +36,14 @@ FROM ${NODE_IMAGE}
 LABEL org.opencontainers.image.title="workspace-gateway" \
       org.opencontainers.image.description="One authenticated URL per student for a VS Code (code-server) workspace container"
 
+# MALLOC_TRIM_THRESHOLD_: glibc keeps up to 64 MiB of freed memory instead of
+# giving it back to the kernel after every garbage collection and faulting it
+# in again (proxied downloads cost up to 3x the CPU otherwise; README, "The C
+# allocator").
 ENV NODE_ENV=production \
     GATEWAY_HOST=0.0.0.0 \
-    GATEWAY_PORT=8080
+    GATEWAY_PORT=8080 \
+    MALLOC_TRIM_THRESHOLD_=67108864
 WORKDIR /app
 
 COPY --from=build /app/package.json ./package.json

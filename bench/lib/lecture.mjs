@@ -11,7 +11,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { buildImage, cleanup, cleanupSync, containersPerUser, docker, httpCall, INSTANCE_LABEL, pageLoadUntilReady, signToken, stats } from './engine.mjs';
 import { childrenTicks, cpuTicks, CLK_TCK, machineTicks, othersShare, processTree, treeRssKiB } from './procstat.mjs';
-import { REPO } from './targets.mjs';
+import { GATEWAY_PROCESS_ENV, REPO } from './targets.mjs';
 import { freePort, nowMs, onExit, sleep, spawnChild, stopChild } from './util.mjs';
 
 const MiB = 1024;
@@ -183,7 +183,7 @@ async function startDockerGateway({ work, settings, name }) {
   const passed = Object.fromEntries(Object.entries(process.env).filter(([k]) => k === 'GATEWAY_MAX_CONCURRENT_SPAWNS' || k === 'GATEWAY_MAX_RUNNING'));
   const child = spawnChild(process.execPath, [join(REPO, 'dist/main.js')], {
     cwd: work,
-    env: { ...base, ...passed, ...settings, GATEWAY_PORT: String(port) },
+    env: { ...base, ...GATEWAY_PROCESS_ENV, ...passed, ...settings, GATEWAY_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // The gateway's log (pino, stdout) and anything on stderr go to a file; the bench keeps stdout for its tables.

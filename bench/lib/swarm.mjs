@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { DOCKER_CLI, httpCall, pageLoadUntilReady, signToken, stats } from './engine.mjs';
-import { REPO } from './targets.mjs';
+import { GATEWAY_PROCESS_ENV, REPO } from './targets.mjs';
 import { median, nowMs, onExit, run, sleep } from './util.mjs';
 
 export const SWARM_BED_STATE = process.env.SWARM_BED_STATE ?? '/run/wgswarm/bed.json';
@@ -332,6 +332,7 @@ export async function swarmBench({ bed, users, coldReps, secret, pollMs = 50, lo
   let cleaned = false;
   onExit(() => cleaned || cleanupSync(bed, instance));
   const env = {
+    ...GATEWAY_PROCESS_ENV,
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k === 'GATEWAY_MAX_CONCURRENT_SPAWNS' || k === 'GATEWAY_MAX_RUNNING')),
     GATEWAY_HOST: '0.0.0.0',
     GATEWAY_PORT: String(GATEWAY_PORT),

@@ -13,6 +13,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const BENCH_DIR = join(here, '..');
 export const REPO = join(BENCH_DIR, '..');
 
+/** What the Dockerfile and `npm start` add to the gateway's environment (README, "The C allocator"). */
+export const GATEWAY_PROCESS_ENV = { MALLOC_TRIM_THRESHOLD_: '67108864' };
+
 function logTo(child, file) {
   const out = createWriteStream(file, { flags: 'a' });
   child.stdout?.pipe(out);
@@ -49,6 +52,7 @@ export async function startGateway({ work, name, backendPort, secret, known, use
     cwd: REPO,
     env: {
       ...process.env,
+      ...GATEWAY_PROCESS_ENV,
       ...env,
       GATEWAY_JWT_SECRET: secret,
       BENCH_BACKEND_PORT: String(backendPort),
