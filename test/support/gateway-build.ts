@@ -6,7 +6,7 @@
  * hash of the sources: test files running in parallel share one build (a lock
  * folder lets one of them compile while the others wait), a later run with
  * the same sources reuses it, and the repository's own `dist/` (which
- * `npm run build` and the engine tests write) is never touched. The build
+ * `npm run build` writes) is never touched. The build
  * finds what it loads as it does in the repository: the folder holds `dist/`,
  * links to `images/` and `node_modules/`, and a package.json (saying the
  * files are ES modules; src/package-root.ts finds `images/` beside it).
